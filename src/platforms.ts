@@ -1,0 +1,68 @@
+/**
+ * The arch table. Adding an arch is one row: the compiler triple, the OCI platform,
+ * the ELF identity the binary must carry, and the qemu-user binary that runs it.
+ */
+import { PauseBuildError } from './errors.ts';
+
+export interface Platform {
+  /** Name used on the command line, in file names and in tags (Kubernetes' GOARCH). */
+  readonly arch: string;
+  /** GNU triple: `<triple>-gcc` and `<triple>-strip`. */
+  readonly triple: string;
+  readonly oci: { readonly os: 'linux'; readonly architecture: string; readonly variant?: string };
+  readonly elf: { readonly machine: number; readonly class: 32 | 64; readonly endian: 'little' | 'big' };
+  /** qemu-user binary name, `qemu-<name>-static`; undefined when the host runs it natively. */
+  readonly qemu: string;
+  /** Debian packages that give `<triple>-gcc`, `-strip` and a static libc, for the host toolchain. */
+  readonly debPackages: readonly string[];
+  /** Built unless --arch says otherwise. */
+  readonly default: boolean;
+}
+
+// ELF e_machine values from the System V ABI supplements.
+const EM_S390 = 22;
+const EM_PPC64 = 21;
+const EM_ARM = 40;
+const EM_X86_64 = 62;
+const EM_AARCH64 = 183;
+const EM_RISCV = 243;
+
+export const PLATFORMS: readonly Platform[] = [
+  { arch: 'amd64', triple: 'x86_64-linux-gnu', oci: { os: 'linux', architecture: 'amd64' }, elf: { machine: EM_X86_64, class: 64, endian: 'little' }, qemu: 'x86_64', debPackages: ['gcc', 'libc6-dev', 'binutils'], default: true },
+  { arch: 'arm', triple: 'arm-linux-gnueabihf', oci: { os: 'linux', architecture: 'arm', variant: 'v7' }, elf: { machine: EM_ARM, class: 32, endian: 'little' }, qemu: 'arm', debPackages: ['gcc-arm-linux-gnueabihf', 'libc6-dev-armhf-cross'], default: true },
+  { arch: 'arm64', triple: 'aarch64-linux-gnu', oci: { os: 'linux', architecture: 'arm64', variant: 'v8' }, elf: { machine: EM_AARCH64, class: 64, endian: 'little' }, qemu: 'aarch64', debPackages: ['gcc-aarch64-linux-gnu', 'libc6-dev-arm64-cross'], default: true },
+  { arch: 'ppc64le', triple: 'powerpc64le-linux-gnu', oci: { os: 'linux', architecture: 'ppc64le' }, elf: { machine: EM_PPC64, class: 64, endian: 'little' }, qemu: 'ppc64le', debPackages: ['gcc-powerpc64le-linux-gnu', 'libc6-dev-ppc64el-cross'], default: true },
+  { arch: 's390x', triple: 's390x-linux-gnu', oci: { os: 'linux', architecture: 's390x' }, elf: { machine: EM_S390, class: 64, endian: 'big' }, qemu: 's390x', debPackages: ['gcc-s390x-linux-gnu', 'libc6-dev-s390x-cross'], default: true },
+  // Opt-in: Debian ships the cross compiler, upstream does not build it yet.
+  { arch: 'riscv64', triple: 'riscv64-linux-gnu', oci: { os: 'linux', architecture: 'riscv64' }, elf: { machine: EM_RISCV, class: 64, endian: 'little' }, qemu: 'riscv64', debPackages: ['gcc-riscv64-linux-gnu', 'libc6-dev-riscv64-cross'], default: false },
+];
+
+export const DEFAULT_ARCHES: readonly string[] = PLATFORMS.filter((p) => p.default).map((p) => p.arch);
+
+export function platformFor(arch: string): Platform {
+  const found = PLATFORMS.find((p) => p.arch === arch);
+  if (!found) {
+    throw new PauseBuildError(`unknown arch "${arch}"`, {
+      hint: `supported: ${PLATFORMS.map((p) => p.arch).join(', ')}`,
+    });
+  }
+  return found;
+}
+
+/**
+ * Parses `--arch` values: comma-separated and/or repeated, `all` for every row.
+ * Order follows the table so that outputs (index entries, tables) are stable.
+ */
+export function selectPlatforms(values: readonly string[] | undefined): Platform[] {
+  const names = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  if (names.length === 0) return PLATFORMS.filter((p) => p.default);
+  if (names.includes('all')) return [...PLATFORMS];
+  const wanted = new Set(names.map((n) => platformFor(n).arch));
+  return PLATFORMS.filter((p) => wanted.has(p.arch));
+}
+
+/** `linux/arm/v7` — the form docker, crane and skopeo print and accept. */
+export function platformString(p: Pick<Platform, 'oci'>): string {
+  const { os, architecture, variant } = p.oci;
+  return variant ? `${os}/${architecture}/${variant}` : `${os}/${architecture}`;
+}

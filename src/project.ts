@@ -1,0 +1,50 @@
+/**
+ * Facts about the checkout being built: where its files are, which version it is,
+ * and which revision — all from the command line, the VERSION file or git.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { PauseBuildError } from './errors.ts';
+import { type Version, parseVersion, tryParseVersion } from './version.ts';
+
+/** The package's own root (pause.c, the builder Dockerfile, the image Dockerfile live here). */
+export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+async function git(root: string, args: string[]): Promise<string | undefined> {
+  const r = await execa('git', args, { cwd: root, reject: false, stdin: 'ignore' });
+  return r.exitCode === 0 ? r.stdout.trim() : undefined;
+}
+
+/** --version, else the VERSION file, else the nearest git tag that is a version. */
+export async function resolveVersion(root: string, flag?: string): Promise<Version> {
+  if (flag !== undefined) return parseVersion(flag);
+  const file = path.join(root, 'VERSION');
+  const text = await readFile(file, 'utf8').catch(() => undefined);
+  if (text !== undefined) {
+    try {
+      return parseVersion(text);
+    } catch {
+      throw new PauseBuildError(`VERSION file holds an invalid version "${text.trim()}"`, { hint: `fix ${file} (e.g. 3.10) or pass --version` });
+    }
+  }
+  const described = await git(root, ['describe', '--tags', '--abbrev=0']);
+  const fromTag = described ? tryParseVersion(described) : undefined;
+  if (fromTag) return fromTag;
+  throw new PauseBuildError('no version found', { hint: 'pass --version, write a VERSION file, or tag the commit (e.g. v3.10)' });
+}
+
+/** As the upstream Makefile: `git describe --contains --always --match='v*'`. */
+export async function resolveRevision(root: string, flag?: string): Promise<string> {
+  const rev = flag ?? ((await git(root, ['describe', '--contains', '--always', '--match=v*'])) || 'unknown');
+  if (!/^[\w.~^+-]+$/.test(rev)) {
+    throw new PauseBuildError(`invalid revision "${rev}"`, { hint: 'use letters, digits and . ~ ^ + - _ only' });
+  }
+  return rev;
+}

@@ -1,0 +1,90 @@
+/** The bin stage as a listr2 task list: pick a toolchain, ensure the builder, compile every arch at once. */
+import path from 'node:path';
+import type { ListrTask } from 'listr2';
+import { compile } from '../compile.ts';
+import { PauseBuildError } from '../errors.ts';
+import { builderSpec, ensureBuilder } from '../toolchain/builder.ts';
+import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
+import type { BuildOptions, BuildState } from './context.ts';
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(0)} KiB`;
+}
+
+export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask[] {
+  return [
+    {
+      title: 'Choosing a toolchain',
+      task: async (_ctx, task) => {
+        const kind = await chooseToolchainKind(opts.engine, opts.platforms);
+        if (kind === 'host') {
+          state.toolchain = hostToolchain();
+          task.title = 'Toolchain: host cross compilers';
+          return;
+        }
+        const spec = builderSpec(opts.root, opts.base);
+        task.title = `Builder image (${kind})`;
+        const { image, built } = await ensureBuilder(kind, spec, {
+          signal: opts.signal,
+          onLine: (line) => {
+            task.output = line;
+          },
+        });
+        state.builderImage = image;
+        state.toolchain = containerToolchain(kind, image);
+        task.title = `Toolchain: ${kind}, ${image}${built ? ' (built)' : ''}`;
+      },
+    },
+  ];
+}
+
+export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
+  return {
+    title: `Compiling ${opts.platforms.map((p) => p.arch).join(', ')} (${opts.versionString})`,
+    task: (_ctx, parent) =>
+      parent.newListr(
+        opts.platforms.map((platform) => ({
+          title: platform.arch,
+          task: async (_c, task) => {
+            const result = await compile({
+              platform,
+              source: opts.source,
+              version: opts.versionString,
+              binDir: opts.binDir,
+              toolchain: state.toolchain!,
+              signal: opts.signal,
+            }).catch((e: unknown) => {
+              state.errors.push(e as Error);
+              throw e;
+            });
+            state.binaries.set(platform.arch, result);
+            task.title = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok`;
+          },
+        })),
+        { concurrent: true, exitOnError: false },
+      ),
+  };
+}
+
+/**
+ * Arches compile side by side and one failure does not stop the others (their
+ * errors all show); this task then fails the run if any arch is missing.
+ */
+function requireAllCompiled(opts: BuildOptions, state: BuildState): ListrTask {
+  return {
+    task: () => {
+      const failed = opts.platforms.filter((p) => !state.binaries.has(p.arch));
+      const first = state.errors[0];
+      if (failed.length === 0) return;
+      if (failed.length === 1 && first) throw first;
+      throw new PauseBuildError(`compile failed for ${failed.map((p) => p.arch).join(', ')}${first ? `: ${first.message}` : ''}`, {
+        hint: first instanceof PauseBuildError ? first.hint : undefined,
+        exitCode: first instanceof PauseBuildError ? first.exitCode : 1,
+      });
+    },
+  };
+}
+
+export function binTasks(opts: BuildOptions, state: BuildState): ListrTask[] {
+  return [...toolchainTasks(opts, state), compileTasks(opts, state), requireAllCompiled(opts, state)];
+}

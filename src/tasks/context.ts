@@ -1,0 +1,25 @@
+/** What the task lists share as they run: inputs resolved once, results filled in by stages. */
+import type { CompileResult } from '../compile.ts';
+import type { Platform } from '../platforms.ts';
+import type { Toolchain } from '../toolchain/toolchain.ts';
+import type { Version } from '../version.ts';
+
+export interface BuildOptions {
+  readonly root: string;
+  readonly platforms: readonly Platform[];
+  readonly engine: string | undefined;
+  readonly base: string | undefined;
+  readonly version: Version;
+  /** Compiled in: v<tag>-<rev>. */
+  readonly versionString: string;
+  readonly source: string;
+  readonly binDir: string;
+  readonly signal: AbortSignal;
+}
+
+export interface BuildState {
+  toolchain?: Toolchain;
+  builderImage?: string;
+  readonly binaries: Map<string, CompileResult>;
+  readonly errors: Error[];
+}

@@ -1,0 +1,32 @@
+/** Runs a task list with the renderer that suits where the output goes. */
+import { Listr, ListrLogger, type ListrTask, ProcessOutput } from 'listr2';
+
+export interface OutputOptions {
+  readonly quiet?: boolean;
+  readonly debug?: boolean;
+  readonly json?: boolean;
+}
+
+type Renderer = 'default' | 'simple' | 'verbose' | 'silent';
+
+/** Rich on a terminal; plain lines in CI, in pipes and under --debug; nothing with --quiet or --json. */
+export function chooseRenderer(out: OutputOptions, env = process.env, tty = Boolean(process.stderr.isTTY)): Renderer {
+  if (out.quiet || out.json) return 'silent';
+  if (out.debug) return 'verbose';
+  if (!tty || env.CI === 'true' || env.GITHUB_ACTIONS === 'true') return 'simple';
+  return 'default';
+}
+
+export async function runTasks(tasks: ListrTask[], out: OutputOptions): Promise<void> {
+  // Progress goes to stderr so that stdout carries only results (digests, --json).
+  const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
+  const list = new Listr(tasks, {
+    renderer: chooseRenderer(out),
+    fallbackRenderer: 'simple',
+    exitOnError: true,
+    registerSignalListeners: false,
+    rendererOptions: { logger, collapseErrors: false } as object,
+    fallbackRendererOptions: { logger } as object,
+  });
+  await list.run();
+}

@@ -1,0 +1,60 @@
+/**
+ * The kube-cross-like builder image: build/cross/Dockerfile built on a Debian base and
+ * tagged by a hash of what defines it, so it is rebuilt only when that changes.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { execa } from 'execa';
+import { PauseBuildError } from '../errors.ts';
+import { type EngineName, imageExists } from './engine.ts';
+
+export const DEFAULT_BASE = 'docker.io/library/debian:bookworm-slim';
+export const BUILDER_REPO = 'localhost/pause-build/cross';
+
+export interface BuilderSpec {
+  readonly dockerfile: string;
+  readonly base: string;
+}
+
+export function builderSpec(root: string, base = process.env.PAUSE_BUILD_BASE ?? DEFAULT_BASE): BuilderSpec {
+  return { dockerfile: path.join(root, 'build', 'cross', 'Dockerfile'), base };
+}
+
+/** localhost/pause-build/cross:<first 16 hex of sha256(Dockerfile, base)>. */
+export async function builderImage(spec: BuilderSpec): Promise<string> {
+  let text: Buffer;
+  try {
+    text = await readFile(spec.dockerfile);
+  } catch {
+    throw new PauseBuildError(`builder Dockerfile not found at ${spec.dockerfile}`, { hint: 'run pause-build from the project root or pass --root' });
+  }
+  const hash = createHash('sha256').update(text).update('\0').update(spec.base).digest('hex');
+  return `${BUILDER_REPO}:${hash.slice(0, 16)}`;
+}
+
+export interface EnsureResult {
+  readonly image: string;
+  readonly built: boolean;
+}
+
+export async function ensureBuilder(
+  engine: EngineName,
+  spec: BuilderSpec,
+  opts: { rebuild?: boolean; signal?: AbortSignal; onLine?: (line: string) => void } = {},
+): Promise<EnsureResult> {
+  const image = await builderImage(spec);
+  if (!opts.rebuild && (await imageExists(engine, image))) return { image, built: false };
+  const args = ['build', '--network', 'host', '--build-arg', `BASE=${spec.base}`, '-t', image, '-f', spec.dockerfile, path.dirname(spec.dockerfile)];
+  const proc = execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: opts.signal, env: { DOCKER_BUILDKIT: '0' } });
+  if (opts.onLine) proc.all?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => opts.onLine?.(l)));
+  const r = await proc;
+  if (r.isCanceled) throw new PauseBuildError('builder image build interrupted');
+  if (r.exitCode !== 0) {
+    const tail = String(r.all ?? '').trim().split('\n').slice(-3).join(' | ');
+    throw new PauseBuildError(`building the builder image with ${engine} failed: ${tail}`, {
+      hint: `check that the base image ${spec.base} exists locally or can be pulled (set it with --base)`,
+    });
+  }
+  return { image, built: true };
+}

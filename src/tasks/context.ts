@@ -12,6 +12,8 @@ export interface BuildOptions {
   readonly version: Version;
   /** Compiled in: v<tag>-<rev>. */
   readonly versionString: string;
+  /** The git revision in the version string; also the index annotation. */
+  readonly revision: string;
   readonly source: string;
   readonly binDir: string;
   readonly signal: AbortSignal;

@@ -10,26 +10,34 @@ import { PauseBuildError } from '../errors.ts';
 import { type EngineName, imageExists } from './engine.ts';
 
 export const DEFAULT_BASE = 'docker.io/library/debian:bookworm-slim';
+/** What build/setup.sh makes with debootstrap where nothing can be pulled. */
+export const LOCAL_BASE = 'localhost/debian:bookworm-slim';
 export const BUILDER_REPO = 'localhost/pause-build/cross';
 
 export interface BuilderSpec {
   readonly dockerfile: string;
-  readonly base: string;
+  /** undefined: the local debootstrap base when the engine has it, else Debian's official image. */
+  readonly base: string | undefined;
 }
 
-export function builderSpec(root: string, base = process.env.PAUSE_BUILD_BASE ?? DEFAULT_BASE): BuilderSpec {
-  return { dockerfile: path.join(root, 'build', 'cross', 'Dockerfile'), base };
+export function builderSpec(root: string, base = process.env.PAUSE_BUILD_BASE): BuilderSpec {
+  return { dockerfile: path.join(root, 'build', 'cross', 'Dockerfile'), base: base || undefined };
+}
+
+export async function resolveBase(engine: EngineName, spec: BuilderSpec): Promise<string> {
+  if (spec.base) return spec.base;
+  return (await imageExists(engine, LOCAL_BASE)) ? LOCAL_BASE : DEFAULT_BASE;
 }
 
 /** localhost/pause-build/cross:<first 16 hex of sha256(Dockerfile, base)>. */
-export async function builderImage(spec: BuilderSpec): Promise<string> {
+export async function builderImage(dockerfile: string, base: string): Promise<string> {
   let text: Buffer;
   try {
-    text = await readFile(spec.dockerfile);
+    text = await readFile(dockerfile);
   } catch {
-    throw new PauseBuildError(`builder Dockerfile not found at ${spec.dockerfile}`, { hint: 'run pause-build from the project root or pass --root' });
+    throw new PauseBuildError(`builder Dockerfile not found at ${dockerfile}`, { hint: 'run pause-build from the project root or pass --root' });
   }
-  const hash = createHash('sha256').update(text).update('\0').update(spec.base).digest('hex');
+  const hash = createHash('sha256').update(text).update('\0').update(base).digest('hex');
   return `${BUILDER_REPO}:${hash.slice(0, 16)}`;
 }
 
@@ -43,9 +51,10 @@ export async function ensureBuilder(
   spec: BuilderSpec,
   opts: { rebuild?: boolean; signal?: AbortSignal; onLine?: (line: string) => void } = {},
 ): Promise<EnsureResult> {
-  const image = await builderImage(spec);
+  const base = await resolveBase(engine, spec);
+  const image = await builderImage(spec.dockerfile, base);
   if (!opts.rebuild && (await imageExists(engine, image))) return { image, built: false };
-  const args = ['build', '--network', 'host', '--build-arg', `BASE=${spec.base}`, '-t', image, '-f', spec.dockerfile, path.dirname(spec.dockerfile)];
+  const args = ['build', '--network', 'host', '--build-arg', `BASE=${base}`, '-t', image, '-f', spec.dockerfile, path.dirname(spec.dockerfile)];
   const proc = execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: opts.signal, env: { DOCKER_BUILDKIT: '0' } });
   if (opts.onLine) proc.all?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => opts.onLine?.(l)));
   const r = await proc;
@@ -53,7 +62,7 @@ export async function ensureBuilder(
   if (r.exitCode !== 0) {
     const tail = String(r.all ?? '').trim().split('\n').slice(-3).join(' | ');
     throw new PauseBuildError(`building the builder image with ${engine} failed: ${tail}`, {
-      hint: `check that the base image ${spec.base} exists locally or can be pulled (set it with --base)`,
+      hint: `check that the base image ${base} exists locally or can be pulled (set it with --base)`,
     });
   }
   return { image, built: true };

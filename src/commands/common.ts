@@ -1,0 +1,66 @@
+/** What every command shares: the interrupt signal, --debug, and the build options. */
+import path from 'node:path';
+import { type Command, Option } from 'commander';
+import { selectPlatforms } from '../platforms.ts';
+import { PACKAGE_ROOT, resolveRevision, resolveVersion } from '../project.ts';
+import type { BuildOptions, BuildState } from '../tasks/context.ts';
+import { versionString } from '../version.ts';
+
+export interface Runtime {
+  /** Aborted on SIGINT/SIGTERM: every long step listens to it and cleans up. */
+  readonly signal: AbortSignal;
+  /** --debug: full tool output and stack traces. */
+  debug(): boolean;
+}
+
+export interface BuildFlags {
+  arch?: string[];
+  engine?: string;
+  base?: string;
+  version?: string;
+  revision?: string;
+  source?: string;
+  binDir: string;
+  root?: string;
+  quiet?: boolean;
+}
+
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function addBuildOptions(cmd: Command): Command {
+  return cmd
+    .option('--arch <arch>', 'arches to build, comma-separated or repeated; "all" adds opt-in arches (default: amd64,arm,arm64,ppc64le,s390x)', collect)
+    .addOption(new Option('--engine <engine>', 'where the compiler runs (default: first working of podman, docker, host)').choices(['podman', 'docker', 'host']))
+    .option('--base <image>', 'Debian bookworm base image for the builder (env PAUSE_BUILD_BASE)')
+    .option('--version <version>', 'version to build (default: VERSION file, else nearest git tag)')
+    .option('--revision <rev>', 'revision compiled into the version string (default: git describe)')
+    .option('--source <file>', 'C source to compile (default: build/pause/pause.c)')
+    .option('--bin-dir <dir>', 'where binaries are written', 'bin')
+    .option('--root <dir>', 'project root holding VERSION and build/ (default: the pause-build package)')
+    .option('-q, --quiet', 'print only results');
+}
+
+export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise<BuildOptions> {
+  const root = path.resolve(flags.root ?? PACKAGE_ROOT);
+  const platforms = selectPlatforms(flags.arch);
+  const version = await resolveVersion(root, flags.version);
+  const revision = await resolveRevision(root, flags.revision);
+  return {
+    root,
+    platforms,
+    engine: flags.engine,
+    base: flags.base,
+    version,
+    revision,
+    versionString: versionString(version, revision),
+    source: path.resolve(flags.source ?? path.join(root, 'build', 'pause', 'pause.c')),
+    binDir: path.resolve(flags.binDir),
+    signal: runtime.signal,
+  };
+}
+
+export function newState(): BuildState {
+  return { binaries: new Map(), errors: [] };
+}

@@ -25,7 +25,7 @@ export class ElfFormatError extends Error {}
 export function parseElf(buf: Uint8Array): ElfInfo {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const need = (offset: number, length: number, what: string) => {
-    if (offset < 0 || offset + length > buf.byteLength) throw new ElfFormatError(`truncated: ${what} lies outside the file`);
+    if (offset < 0 || offset + length > buf.byteLength) throw new ElfFormatError(`truncated: ${what} outside the file`);
   };
   need(0, 16, 'identification');
   if (buf[0] !== 0x7f || buf[1] !== 0x45 || buf[2] !== 0x4c || buf[3] !== 0x46) throw new ElfFormatError('not an ELF file (bad magic)');

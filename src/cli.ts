@@ -40,6 +40,7 @@ async function main(argv: string[]): Promise<number> {
       return 130;
     }
     process.stderr.write(`${formatError(err)}\n`);
+    if (debug && err instanceof PauseBuildError && err.details) process.stderr.write(`${err.details.trimEnd()}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return err instanceof PauseBuildError ? err.exitCode : 1;
   }

@@ -70,6 +70,7 @@ export async function compile(req: CompileRequest): Promise<CompileResult> {
     if (!result.ok) {
       throw new PauseBuildError(`compile for ${platform.arch} failed (${toolchain.kind}): ${firstCompilerError(result.output)}`, {
         hint: `fix ${path.basename(req.source)}; run with --debug for the full compiler output`,
+        details: result.output,
       });
     }
     const built = path.join(work, name);

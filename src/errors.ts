@@ -5,12 +5,15 @@
 export class PauseBuildError extends Error {
   readonly hint: string | undefined;
   readonly exitCode: number;
+  /** Multi-line output of the tool that failed (compiler, engine); shown only with --debug. */
+  readonly details: string | undefined;
 
-  constructor(message: string, options: { hint?: string; cause?: unknown; exitCode?: number } = {}) {
+  constructor(message: string, options: { hint?: string; cause?: unknown; exitCode?: number; details?: string } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'PauseBuildError';
     this.hint = options.hint;
     this.exitCode = options.exitCode ?? 1;
+    this.details = options.details;
   }
 }
 

@@ -80,6 +80,7 @@ function requireAllCompiled(opts: BuildOptions, state: BuildState): ListrTask {
       throw new PauseBuildError(`compile failed for ${failed.map((p) => p.arch).join(', ')}${first ? `: ${first.message}` : ''}`, {
         hint: first instanceof PauseBuildError ? first.hint : undefined,
         exitCode: first instanceof PauseBuildError ? first.exitCode : 1,
+        details: state.errors.map((e) => (e instanceof PauseBuildError && e.details) || e.message).join('\n'),
       });
     },
   };

@@ -1,5 +1,8 @@
 /** What every command shares: the interrupt signal, --debug, and the build options. */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { defaultCacheDir } from '../cache.ts';
+import { PauseBuildError } from '../errors.ts';
 import { type Command, Option } from 'commander';
 import { selectPlatforms } from '../platforms.ts';
 import { PACKAGE_ROOT, resolveRevision, resolveVersion } from '../project.ts';
@@ -21,6 +24,8 @@ export interface BuildFlags {
   revision?: string;
   source?: string;
   binDir: string;
+  cache: boolean;
+  cacheDir?: string;
   root?: string;
   quiet?: boolean;
 }
@@ -38,12 +43,18 @@ export function addBuildOptions(cmd: Command): Command {
     .option('--revision <rev>', 'revision compiled into the version string (default: git describe)')
     .option('--source <file>', 'C source to compile (default: build/pause/pause.c)')
     .option('--bin-dir <dir>', 'where binaries are written', 'bin')
+    .option('--cache-dir <dir>', 'compile cache (default: $XDG_CACHE_HOME/pause-build/bin or ~/.cache/pause-build/bin)')
+    .option('--no-cache', 'always run the compiler')
     .option('--root <dir>', 'project root holding VERSION and build/ (default: the pause-build package)')
     .option('-q, --quiet', 'print only results');
 }
 
 export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise<BuildOptions> {
   const root = path.resolve(flags.root ?? PACKAGE_ROOT);
+  const source = path.resolve(flags.source ?? path.join(root, 'build', 'pause', 'pause.c'));
+  if (!existsSync(source)) {
+    throw new PauseBuildError(`source file ${source} not found`, { hint: 'pass --source FILE or --root of a pause-build checkout' });
+  }
   const platforms = selectPlatforms(flags.arch);
   const version = await resolveVersion(root, flags.version);
   const revision = await resolveRevision(root, flags.revision);
@@ -55,8 +66,9 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
     version,
     revision,
     versionString: versionString(version, revision),
-    source: path.resolve(flags.source ?? path.join(root, 'build', 'pause', 'pause.c')),
+    source,
     binDir: path.resolve(flags.binDir),
+    cacheDir: flags.cache ? path.resolve(flags.cacheDir ?? defaultCacheDir()) : undefined,
     signal: runtime.signal,
   };
 }

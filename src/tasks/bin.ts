@@ -1,6 +1,7 @@
 /** The bin stage as a listr2 task list: pick a toolchain, ensure the builder, compile every arch at once. */
 import path from 'node:path';
 import type { ListrTask } from 'listr2';
+import { CompileCache } from '../cache.ts';
 import { compile } from '../compile.ts';
 import { PauseBuildError } from '../errors.ts';
 import { builderSpec, ensureBuilder } from '../toolchain/builder.ts';
@@ -39,6 +40,7 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
 }
 
 export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
+  const cache = opts.cacheDir === undefined ? undefined : new CompileCache(opts.cacheDir);
   return {
     title: `Compiling ${opts.platforms.map((p) => p.arch).join(', ')} (${opts.versionString})`,
     task: (_ctx, parent) =>
@@ -53,12 +55,13 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
               binDir: opts.binDir,
               toolchain: state.toolchain!,
               signal: opts.signal,
+              cache,
             }).catch((e: unknown) => {
               state.errors.push(e as Error);
               throw e;
             });
             state.binaries.set(platform.arch, result);
-            task.title = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok`;
+            task.title = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok${result.cached ? ' (cached)' : ''}`;
           },
         })),
         { concurrent: true, exitOnError: false },

@@ -16,6 +16,8 @@ export interface BuildOptions {
   readonly revision: string;
   readonly source: string;
   readonly binDir: string;
+  /** Compile cache directory; undefined with --no-cache. */
+  readonly cacheDir: string | undefined;
   readonly signal: AbortSignal;
 }
 

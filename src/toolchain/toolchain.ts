@@ -7,7 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { execa } from 'execa';
 import { PauseBuildError } from '../errors.ts';
 import type { Platform } from '../platforms.ts';
-import { type EngineName, type ToolchainKind, engineWorks, removeContainer, requireEngine } from './engine.ts';
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { type EngineName, type ToolchainKind, engineWorks, imageId, removeContainer, requireEngine } from './engine.ts';
 
 export interface RunRequest {
   /** Commands run in order in outDir; a failure stops the sequence. */
@@ -31,6 +33,8 @@ export interface Toolchain {
   readonly srcPath: (srcDir: string) => string;
   readonly outPath: (outDir: string) => string;
   run(req: RunRequest): Promise<RunResult>;
+  /** What, besides the sources and flags, decides the bytes it produces for a platform. */
+  identity(platform: Platform): Promise<string>;
 }
 
 export const CONTAINER_LABEL = 'io.pause-build.role=compile';
@@ -40,8 +44,11 @@ function shellQuote(arg: string): string {
 }
 
 export function containerToolchain(engine: EngineName, image: string): Toolchain {
+  let id: Promise<string> | undefined;
   return {
     kind: engine,
+    // The image id covers the compilers and the static libcs inside it.
+    identity: () => (id ??= imageId(engine, image).then((i) => `${engine}-image:${i}`)),
     srcPath: () => '/src',
     outPath: () => '/out',
     async run(req) {
@@ -68,8 +75,13 @@ export function containerToolchain(engine: EngineName, image: string): Toolchain
 }
 
 export function hostToolchain(): Toolchain {
+  const ids = new Map<string, Promise<string>>();
   return {
     kind: 'host',
+    identity: (platform) => {
+      if (!ids.has(platform.arch)) ids.set(platform.arch, hostIdentity(platform));
+      return ids.get(platform.arch)!;
+    },
     srcPath: (srcDir) => srcDir,
     outPath: (outDir) => outDir,
     async run(req) {
@@ -82,6 +94,16 @@ export function hostToolchain(): Toolchain {
       return { ok: true, output: out.join('\n'), canceled: false };
     },
   };
+}
+
+/** The compiler's and strip's versions and the static libc they link, which Debian packages separately. */
+async function hostIdentity(platform: Platform): Promise<string> {
+  const first = async (cmd: string, args: string[]) => (await execa(cmd, args, { stdin: 'ignore' })).stdout.split('\n')[0] ?? '';
+  const gcc = await first(`${platform.triple}-gcc`, ['--version']);
+  const strip = await first(`${platform.triple}-strip`, ['--version']);
+  const libcPath = (await execa(`${platform.triple}-gcc`, ['-print-file-name=libc.a'], { stdin: 'ignore' })).stdout.trim();
+  const libc = await readFile(libcPath).then((b) => createHash('sha256').update(b).digest('hex'), () => 'no-libc.a');
+  return `host:${gcc}|${strip}|libc.a:${libc}`;
 }
 
 async function onPath(cmd: string): Promise<boolean> {

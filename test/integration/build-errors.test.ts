@@ -12,7 +12,7 @@ import { type Docker, ensureBuilder, leftoverContainers, startDocker } from '../
 
 let dir: string;
 let docker: Docker;
-const fixed = ['--version', '3.10', '--revision', 'test'];
+const fixed = ['--version', '3.10', '--revision', 'test', '--no-cache'];
 
 async function listing(d: string): Promise<string[]> {
   return (await readdir(d).catch(() => [] as string[])).sort();

@@ -33,7 +33,7 @@ describe('pause-build bin', () => {
   for (const engine of ['podman', 'docker', 'host'] as const) {
     it(`builds all five arches with ${engine}`, async () => {
       const binDir = path.join(dir, engine);
-      const r = await runCli(['bin', '--engine', engine, '--version', '3.10', '--revision', 'same', '--bin-dir', binDir], { env: docker.env });
+      const r = await runCli(['bin', '--engine', engine, '--no-cache', '--version', '3.10', '--revision', 'same', '--bin-dir', binDir], { env: docker.env });
       assert.equal(r.exitCode, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`Toolchain: ${engine === 'host' ? 'host cross compilers' : engine}`));
       const lines = r.stdout.trim().split('\n');

@@ -61,13 +61,16 @@ export function imageSummary(opts: ImageOptions, state: ImageState) {
     layout: opts.output,
     tag: opts.tag,
     created: rfc3339(opts.epoch),
-    images: built.images.map((image) => ({
-      arch: image.arch,
-      platform: platformString(platformFor(image.arch)),
-      manifest: image.manifest.descriptor.digest,
-      config: image.config.descriptor.digest,
-      layers: image.layers.map((l, i) => ({ digest: l.descriptor.digest, size: l.descriptor.size, diffId: diffIdsOf(image)[i] })),
-    })),
+    images: built.images.map((image) => {
+      const diffIds = diffIdsOf(image);
+      return {
+        arch: image.arch,
+        platform: platformString(platformFor(image.arch)),
+        manifest: image.manifest.descriptor.digest,
+        config: image.config.descriptor.digest,
+        layers: image.layers.map((l, i) => ({ digest: l.descriptor.digest, size: l.descriptor.size, diffId: diffIds[i] })),
+      };
+    }),
   };
 }
 

@@ -370,6 +370,9 @@ export function parseDockerfile(text: string, options: ParseOptions): Dockerfile
         break;
       }
       case 'WORKDIR': {
+        // Sets WorkingDir only. BuildKit also creates the directory in a layer; runtimes
+        // create a missing working directory when the container starts, so the image
+        // needs no layer for it.
         const dir = expand(args);
         workdir = path.posix.resolve(workdir ?? '/', dir);
         steps.push({ line, createdBy: `WORKDIR ${workdir}` });

@@ -58,6 +58,10 @@ function layersOf(input: ImageInput): Layer[] {
   return layers;
 }
 
+/**
+ * The config holds only what the Dockerfile sets: unlike BuildKit and buildah, no default
+ * PATH in Env and no WorkingDir "/" for a scratch image (nothing in it has a use for them).
+ */
 export function imageConfig(input: ImageInput, diffIds: readonly string[]): Record<string, unknown> {
   const created = rfc3339(input.epoch);
   return {

@@ -2,6 +2,7 @@
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
+import { registerImageCommands } from './commands/image.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
 import { packageVersion } from './project.ts';
@@ -20,6 +21,7 @@ function program(): Command {
       debug = Boolean(cmd.opts().debug);
     });
   registerBuildCommands(cli, runtime);
+  registerImageCommands(cli, runtime);
   return cli;
 }
 

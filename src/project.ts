@@ -13,6 +13,10 @@ import { type Version, parseVersion, tryParseVersion } from './version.ts';
 /** The package's own root (pause.c, the builder Dockerfile, the image Dockerfile live here). */
 export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
+/** org.opencontainers.image.source by default: where pause.c lives upstream. A constant, not a
+ * git remote, so that clones at different URLs still build the same digest. */
+export const DEFAULT_SOURCE_URL = 'https://github.com/kubernetes/kubernetes';
+
 export function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 }
@@ -47,4 +51,36 @@ export async function resolveRevision(root: string, flag?: string): Promise<stri
     throw new PauseBuildError(`invalid revision "${rev}"`, { hint: 'use letters, digits and . ~ ^ + - _ only' });
   }
   return rev;
+}
+
+/** Where the image timestamps come from; `default` means neither was found. */
+export interface SourceDate {
+  readonly epoch: number;
+  readonly from: 'SOURCE_DATE_EPOCH' | 'git' | 'default';
+}
+
+/** 9999-12-31T23:59:59Z: beyond it RFC 3339 needs more than four year digits. */
+const MAX_EPOCH = 253402300799;
+
+/**
+ * The time written into images (config `created`, history, file mtimes, the index's
+ * `created` annotation), per reproducible-builds.org: SOURCE_DATE_EPOCH when set, else the
+ * commit time of HEAD, else 0 (1970-01-01, as ko and Bazel's rules_oci use) so that a
+ * build from a tarball without git is still reproducible. Uncommitted changes do not
+ * move the commit time; set SOURCE_DATE_EPOCH if that matters.
+ */
+export async function resolveSourceDateEpoch(root: string, env: NodeJS.ProcessEnv = process.env): Promise<SourceDate> {
+  const raw = env.SOURCE_DATE_EPOCH;
+  if (raw !== undefined && raw !== '') {
+    const text = raw.trim();
+    if (!/^\d+$/.test(text) || Number(text) > MAX_EPOCH) {
+      throw new PauseBuildError(`SOURCE_DATE_EPOCH "${raw}" is not a whole number of seconds since 1970`, {
+        hint: 'set it to e.g. $(git log -1 --format=%ct), or unset it to use the commit time',
+      });
+    }
+    return { epoch: Number(text), from: 'SOURCE_DATE_EPOCH' };
+  }
+  const committed = await git(root, ['log', '-1', '--format=%ct']);
+  if (committed && /^\d+$/.test(committed)) return { epoch: Number(committed), from: 'git' };
+  return { epoch: 0, from: 'default' };
 }

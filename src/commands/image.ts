@@ -1,0 +1,112 @@
+/** image: compile, then assemble the multi-arch OCI image into a layout directory. */
+import path from 'node:path';
+import type { Command } from 'commander';
+import { PauseBuildError } from '../errors.ts';
+import { diffIdsOf, rfc3339 } from '../oci/image.ts';
+import { layoutReference } from '../oci/layout.ts';
+import { platformFor, platformString } from '../platforms.ts';
+import { DEFAULT_SOURCE_URL, resolveSourceDateEpoch } from '../project.ts';
+import { type ImageOptions, type ImageState, imageTasks, newImageState, platformBuildArgs } from '../tasks/image.ts';
+import { runTasks } from '../tasks/run.ts';
+import { type BuildFlags, type Runtime, addBuildOptions, collect, resolveBuild } from './common.ts';
+
+interface ImageFlags extends BuildFlags {
+  dockerfile?: string;
+  context?: string;
+  output: string;
+  tag?: string;
+  buildArg?: string[];
+  sourceUrl: string;
+  json?: boolean;
+}
+
+function parseBuildArgs(values: readonly string[] = []): Record<string, string> {
+  const reserved = Object.keys(platformBuildArgs(platformFor('amd64')));
+  const args: Record<string, string> = {};
+  for (const value of values) {
+    const eq = value.indexOf('=');
+    const name = eq < 0 ? value : value.slice(0, eq);
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new PauseBuildError(`--build-arg ${value}: invalid name`, { hint: 'write --build-arg NAME=value' });
+    if (reserved.includes(name)) throw new PauseBuildError(`--build-arg ${name} is set per arch by pause-build`, { hint: 'choose arches with --arch instead' });
+    // As docker: NAME alone takes the value from the environment.
+    const v = eq < 0 ? process.env[name] : value.slice(eq + 1);
+    if (v !== undefined) args[name] = v;
+  }
+  return args;
+}
+
+async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise<{ opts: ImageOptions; epochFrom: string }> {
+  const build = await resolveBuild(flags, runtime);
+  const { epoch, from } = await resolveSourceDateEpoch(build.root);
+  return {
+    opts: {
+      ...build,
+      dockerfile: path.resolve(flags.dockerfile ?? path.join(build.root, 'Dockerfile')),
+      context: path.resolve(flags.context ?? path.dirname(build.binDir)),
+      output: path.resolve(flags.output),
+      tag: flags.tag ?? build.version.tag,
+      epoch,
+      sourceUrl: flags.sourceUrl,
+      buildArgs: parseBuildArgs(flags.buildArg),
+    },
+    epochFrom: from,
+  };
+}
+
+export function imageSummary(opts: ImageOptions, state: ImageState) {
+  const built = state.built!;
+  return {
+    index: built.index.descriptor,
+    reference: layoutReference(opts.output, opts.tag),
+    layout: opts.output,
+    tag: opts.tag,
+    created: rfc3339(opts.epoch),
+    images: built.images.map((image) => {
+      const diffIds = diffIdsOf(image);
+      return {
+        arch: image.arch,
+        platform: platformString(platformFor(image.arch)),
+        manifest: image.manifest.descriptor.digest,
+        config: image.config.descriptor.digest,
+        layers: image.layers.map((l, i) => ({ digest: l.descriptor.digest, size: l.descriptor.size, diffId: diffIds[i] })),
+      };
+    }),
+  };
+}
+
+function table(rows: readonly string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+}
+
+export function registerImageCommands(cli: Command, runtime: Runtime): void {
+  addBuildOptions(cli.command('image'))
+    .description('compile, then assemble the multi-arch OCI image (deterministic) into an OCI layout')
+    .option('--dockerfile <file>', 'Dockerfile to assemble (default: Dockerfile in the project root)')
+    .option('--context <dir>', 'build context that ADD/COPY sources are read from (default: the directory holding --bin-dir)')
+    .option('--output <dir>', 'OCI layout directory to write', '_output/oci')
+    .option('--tag <tag>', 'tag in the layout (default: the version, e.g. 3.10)')
+    .option('--build-arg <name=value>', 'Dockerfile build argument, repeatable (ARCH and TARGET* are set per arch)', collect)
+    .option('--source-url <url>', 'org.opencontainers.image.source annotation', DEFAULT_SOURCE_URL)
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (flags: ImageFlags) => {
+      const { opts, epochFrom } = await resolveImage(flags, runtime);
+      const state = newImageState();
+      await runTasks(imageTasks(opts, state), { quiet: flags.quiet, json: flags.json, debug: runtime.debug() });
+      if (!flags.quiet) {
+        for (const w of state.warnings) process.stderr.write(`warning: ${w}\n`);
+        if (epochFrom === 'default') process.stderr.write(`warning: no SOURCE_DATE_EPOCH and no git commit in ${opts.root}: images are dated ${rfc3339(0)}\n`);
+      }
+      const summary = imageSummary(opts, state);
+      if (flags.json) {
+        process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        return;
+      }
+      const rows = [['PLATFORM', 'MANIFEST', 'LAYER (gzip)']];
+      for (const image of summary.images) {
+        const size = image.layers.reduce((n, l) => n + l.size, 0);
+        rows.push([image.platform, image.manifest, `${size} B`]);
+      }
+      process.stdout.write(`index   ${summary.index.digest}\nlayout  ${summary.reference}\n\n${table(rows)}\n`);
+    });
+}

@@ -1,0 +1,60 @@
+/**
+ * The multi-arch image index: one manifest per platform in arch-table order, with the
+ * full platform (os, architecture, variant) and the OCI annotations that say which
+ * version, revision and source it was built from, and when.
+ */
+import { PauseBuildError } from '../errors.ts';
+import { PLATFORMS } from '../platforms.ts';
+import { descriptorJson, jsonBlob } from './blob.ts';
+import { rfc3339 } from './image.ts';
+import { type BuiltImage, type BuiltIndex, MEDIA_TYPES } from './types.ts';
+
+export const ANNOTATIONS = {
+  version: 'org.opencontainers.image.version',
+  revision: 'org.opencontainers.image.revision',
+  source: 'org.opencontainers.image.source',
+  created: 'org.opencontainers.image.created',
+} as const;
+
+export interface IndexInfo {
+  /** Version tag, e.g. 3.10. */
+  readonly version: string;
+  readonly revision: string;
+  /** URL of the source repository. */
+  readonly source: string;
+  /** SOURCE_DATE_EPOCH. */
+  readonly epoch: number;
+}
+
+function tableOrder(arch: string): number {
+  const i = PLATFORMS.findIndex((p) => p.arch === arch);
+  return i < 0 ? PLATFORMS.length : i;
+}
+
+export function buildIndex(images: readonly BuiltImage[], info: IndexInfo): BuiltIndex {
+  if (images.length === 0) throw new PauseBuildError('an image index needs at least one image');
+  const ordered = [...images].sort((a, b) => tableOrder(a.arch) - tableOrder(b.arch));
+  const seen = new Set<string>();
+  for (const image of ordered) {
+    const platform = image.manifest.descriptor.platform;
+    if (!platform) throw new PauseBuildError(`the ${image.arch} manifest has no platform`);
+    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
+    if (seen.has(key)) throw new PauseBuildError(`two images for platform ${key.replace(/\/$/, '')}`);
+    seen.add(key);
+  }
+  const index = jsonBlob(
+    {
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.index,
+      manifests: ordered.map((image) => descriptorJson(image.manifest.descriptor)),
+      annotations: {
+        [ANNOTATIONS.created]: rfc3339(info.epoch),
+        [ANNOTATIONS.revision]: info.revision,
+        [ANNOTATIONS.source]: info.source,
+        [ANNOTATIONS.version]: info.version,
+      },
+    },
+    { mediaType: MEDIA_TYPES.index },
+  );
+  return { index, images: ordered };
+}

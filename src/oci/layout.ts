@@ -1,0 +1,241 @@
+/**
+ * OCI image layouts on disk (as go-containerregistry's pkg/v1/layout writes them):
+ * `oci-layout`, `blobs/sha256/<hex>` and `index.json`, whose entries carry the tag in
+ * `org.opencontainers.image.ref.name`.
+ *
+ * Writing is safe to repeat and to interrupt: each blob goes to a temp file then is
+ * renamed into place, a blob already there with the right digest is kept, and index.json
+ * is written last (also by rename), so it never names a blob that is not there yet.
+ * Reading verifies every blob's size and digest.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PauseBuildError } from '../errors.ts';
+import { PLATFORMS } from '../platforms.ts';
+import { canonicalJson, isDigest, sha256Digest } from './blob.ts';
+import { type Blob, type BuiltImage, type BuiltIndex, type Descriptor, MEDIA_TYPES, type OciPlatform } from './types.ts';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+const LAYOUT_FILE = 'oci-layout';
+const INDEX_FILE = 'index.json';
+const LAYOUT_VERSION = '1.0.0';
+/** The tag grammar of the distribution spec; what `oci:DIR:TAG` accepts here too. */
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+const INDEX_TYPES: readonly string[] = [MEDIA_TYPES.index, MEDIA_TYPES.dockerManifestList];
+const MANIFEST_TYPES: readonly string[] = [MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifest];
+
+export interface LayoutWriteResult {
+  readonly dir: string;
+  readonly tag: string;
+  /** Blobs written now. */
+  readonly written: number;
+  /** Blobs that were already there with the right content. */
+  readonly reused: number;
+}
+
+/** `oci:<dir>:<tag>` as skopeo takes it, the dir relative to `cwd` when it is below it. */
+export function layoutReference(dir: string, tag: string, cwd = process.cwd()): string {
+  const rel = path.relative(cwd, path.resolve(cwd, dir));
+  const shown = rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? path.resolve(cwd, dir) : rel;
+  return `oci:${shown}:${tag}`;
+}
+
+export function blobPath(dir: string, digest: string): string {
+  if (!isDigest(digest)) throw new PauseBuildError(`invalid digest "${digest}" in ${dir}`, { hint: 'only sha256 digests are supported' });
+  return path.join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+}
+
+async function writeAtomic(file: string, bytes: Uint8Array | string): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  try {
+    await writeFile(temp, bytes);
+    await rename(temp, file);
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
+async function readOptional(file: string): Promise<Buffer | undefined> {
+  try {
+    return await readFile(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
+function parseJson(bytes: Uint8Array, what: string, dir: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new PauseBuildError(`${what} in ${dir} is not valid JSON`, { hint: `remove ${dir} and build it again with pause-build image` });
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Refuses to scatter blobs into a directory that holds something other than a layout. */
+async function checkIsLayoutOrEmpty(dir: string): Promise<void> {
+  const marker = await readOptional(path.join(dir, LAYOUT_FILE));
+  if (marker !== undefined) {
+    const parsed = parseJson(marker, LAYOUT_FILE, dir);
+    if (!isRecord(parsed) || typeof parsed.imageLayoutVersion !== 'string') {
+      throw new PauseBuildError(`${dir}/${LAYOUT_FILE} is not an OCI layout marker`, { hint: `remove ${dir} or choose another --output` });
+    }
+    return;
+  }
+  const entries = await readdir(dir).catch(() => [] as string[]);
+  if (entries.length > 0) {
+    throw new PauseBuildError(`${dir} is not empty and is not an OCI image layout`, { hint: 'choose a new or empty --output directory' });
+  }
+}
+
+function allBlobs(built: BuiltIndex): Blob[] {
+  // Children before parents, so that no blob names one that is not written yet.
+  return [...built.images.flatMap((i) => [...i.layers, i.config, i.manifest]), built.index];
+}
+
+export async function writeLayout(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
+  if (!TAG_RE.test(tag)) throw new PauseBuildError(`invalid tag "${tag}"`, { hint: 'use letters, digits, _ . - (at most 128, not starting with . or -)' });
+  await mkdir(dir, { recursive: true });
+  await checkIsLayoutOrEmpty(dir);
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+
+  let written = 0;
+  let reused = 0;
+  const done = new Set<string>();
+  for (const blob of allBlobs(built)) {
+    const { digest } = blob.descriptor;
+    if (done.has(digest)) continue;
+    done.add(digest);
+    if (sha256Digest(blob.bytes) !== digest) throw new PauseBuildError(`blob ${digest} does not match its content (internal error)`);
+    const file = blobPath(dir, digest);
+    const existing = await readOptional(file);
+    if (existing && sha256Digest(existing) === digest) {
+      reused++;
+      continue;
+    }
+    await writeAtomic(file, blob.bytes);
+    written++;
+  }
+  if ((await readOptional(path.join(dir, LAYOUT_FILE))) === undefined) {
+    await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
+  }
+
+  const current = await readOptional(path.join(dir, INDEX_FILE));
+  const top = current === undefined ? {} : parseJson(current, INDEX_FILE, dir);
+  if (!isRecord(top) || (top.manifests !== undefined && !Array.isArray(top.manifests))) {
+    throw new PauseBuildError(`${INDEX_FILE} in ${dir} is not an image index`, { hint: `remove ${dir} and build it again` });
+  }
+  // As go-containerregistry's ReplaceIndex: drop entries with this tag, append the new one.
+  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag));
+  const { mediaType, digest, size } = built.index.descriptor;
+  const next = {
+    ...top,
+    schemaVersion: 2,
+    mediaType: MEDIA_TYPES.index,
+    manifests: [...others, { mediaType, digest, size, annotations: { [REF_NAME]: tag } }],
+  };
+  await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson(next));
+  return { dir, tag, written, reused };
+}
+
+function descriptorFrom(value: unknown, where: string, dir: string): Descriptor {
+  const bad = () => new PauseBuildError(`${where} in ${dir} has an invalid descriptor`, { hint: `remove ${dir} and build it again` });
+  if (!isRecord(value)) throw bad();
+  const { mediaType, digest, size, platform, annotations } = value;
+  if (typeof mediaType !== 'string' || !isDigest(digest) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad();
+  let plat: OciPlatform | undefined;
+  if (platform !== undefined) {
+    if (!isRecord(platform) || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') throw bad();
+    plat = {
+      architecture: platform.architecture,
+      os: platform.os,
+      ...(typeof platform.variant === 'string' && { variant: platform.variant }),
+    };
+  }
+  const notes = isRecord(annotations) ? (Object.fromEntries(Object.entries(annotations).filter(([, v]) => typeof v === 'string')) as Record<string, string>) : undefined;
+  return { mediaType, digest, size, ...(plat && { platform: plat }), ...(notes && { annotations: notes }) };
+}
+
+async function readBlob(dir: string, descriptor: Descriptor): Promise<Blob> {
+  const file = blobPath(dir, descriptor.digest);
+  const bytes = await readOptional(file);
+  if (bytes === undefined) {
+    throw new PauseBuildError(`blob ${descriptor.digest} is missing from ${dir}`, { hint: `build the layout again with pause-build image --output ${dir}` });
+  }
+  const actual = sha256Digest(bytes);
+  if (actual !== descriptor.digest || bytes.length !== descriptor.size) {
+    throw new PauseBuildError(`blob ${descriptor.digest} in ${dir} is corrupt (${bytes.length} bytes with digest ${actual}, expected ${descriptor.size} bytes)`, {
+      hint: `delete ${path.relative(process.cwd(), file) || file} and build again with pause-build image --output ${dir}`,
+    });
+  }
+  return { descriptor, bytes: new Uint8Array(bytes) };
+}
+
+function archOf(platform: OciPlatform | undefined): string {
+  if (!platform) return 'unknown';
+  const row = PLATFORMS.find((p) => p.oci.os === platform.os && p.oci.architecture === platform.architecture && (p.oci.variant ?? '') === (platform.variant ?? ''));
+  return row?.arch ?? [platform.architecture, platform.variant].filter(Boolean).join('-');
+}
+
+async function readLayoutIndex(dir: string): Promise<Record<string, unknown>> {
+  const marker = await readOptional(path.join(dir, LAYOUT_FILE)).catch(() => undefined);
+  if (marker === undefined) {
+    throw new PauseBuildError(`${dir} is not an OCI image layout (no ${LAYOUT_FILE} file)`, { hint: 'build one with pause-build image --output DIR' });
+  }
+  const parsedMarker = parseJson(marker, LAYOUT_FILE, dir);
+  if (!isRecord(parsedMarker) || typeof parsedMarker.imageLayoutVersion !== 'string') {
+    throw new PauseBuildError(`${dir}/${LAYOUT_FILE} is not an OCI layout marker`, { hint: `remove ${dir} and build it again` });
+  }
+  const bytes = await readOptional(path.join(dir, INDEX_FILE));
+  if (bytes === undefined) throw new PauseBuildError(`${dir} has no ${INDEX_FILE}`, { hint: `build it again with pause-build image --output ${dir}` });
+  const top = parseJson(bytes, INDEX_FILE, dir);
+  if (!isRecord(top) || !Array.isArray(top.manifests)) throw new PauseBuildError(`${INDEX_FILE} in ${dir} is not an image index`, { hint: `remove ${dir} and build it again` });
+  return top;
+}
+
+/** The tags index.json names, in its order. */
+export async function layoutTags(dir: string): Promise<string[]> {
+  const top = await readLayoutIndex(dir);
+  return (top.manifests as unknown[]).flatMap((m) => (isRecord(m) && isRecord(m.annotations) && typeof m.annotations[REF_NAME] === 'string' ? [m.annotations[REF_NAME]] : []));
+}
+
+/** The multi-arch image tagged `tag`, every blob (index, manifests, configs, layers) read and verified. */
+export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> {
+  const top = await readLayoutIndex(dir);
+  const entries = (top.manifests as unknown[]).filter((m) => isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag);
+  if (entries.length === 0) {
+    const tags = await layoutTags(dir);
+    throw new PauseBuildError(`no tag "${tag}" in ${dir}`, { hint: tags.length > 0 ? `its tags: ${tags.join(', ')}` : 'it has no tagged image; build one with pause-build image' });
+  }
+  const found = descriptorFrom(entries[entries.length - 1], `${INDEX_FILE} entry "${tag}"`, dir);
+  if (!INDEX_TYPES.includes(found.mediaType)) {
+    throw new PauseBuildError(`tag "${tag}" in ${dir} is ${found.mediaType}, not a multi-arch image index`, { hint: 'build it with pause-build image' });
+  }
+  const { mediaType, digest, size } = found;
+  const index = await readBlob(dir, { mediaType, digest, size });
+  const parsed = parseJson(index.bytes, `index ${digest}`, dir);
+  if (!isRecord(parsed) || !Array.isArray(parsed.manifests)) throw new PauseBuildError(`index ${digest} in ${dir} has no manifests`, { hint: `remove ${dir} and build it again` });
+
+  const images: BuiltImage[] = [];
+  for (const [i, entry] of parsed.manifests.entries()) {
+    const descriptor = descriptorFrom(entry, `index ${digest} manifest ${i}`, dir);
+    if (!MANIFEST_TYPES.includes(descriptor.mediaType)) {
+      throw new PauseBuildError(`index ${digest} in ${dir} lists a ${descriptor.mediaType}, not an image manifest`, { hint: 'nested indexes are not supported' });
+    }
+    const manifest = await readBlob(dir, descriptor);
+    const body = parseJson(manifest.bytes, `manifest ${descriptor.digest}`, dir);
+    if (!isRecord(body) || !Array.isArray(body.layers)) throw new PauseBuildError(`manifest ${descriptor.digest} in ${dir} has no layers list`, { hint: `remove ${dir} and build it again` });
+    const config = await readBlob(dir, descriptorFrom(body.config, `manifest ${descriptor.digest} config`, dir));
+    const layers: Blob[] = [];
+    for (const [j, layer] of body.layers.entries()) layers.push(await readBlob(dir, descriptorFrom(layer, `manifest ${descriptor.digest} layer ${j}`, dir)));
+    images.push({ arch: archOf(descriptor.platform), manifest, config, layers });
+  }
+  return { index, images };
+}

@@ -1,0 +1,130 @@
+/**
+ * The image stage as a listr2 task list: read the Dockerfile (before compiling, so a
+ * mistake in it costs nothing), compile every arch (the bin stage), assemble each arch's
+ * image from its binary, then the index, then write the OCI layout.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ListrTask } from 'listr2';
+import { PauseBuildError } from '../errors.ts';
+import { loadContextFiles } from '../oci/context.ts';
+import { type DockerfilePlan, parseDockerfile } from '../oci/dockerfile.ts';
+import { buildImage } from '../oci/image.ts';
+import { buildIndex } from '../oci/index.ts';
+import { type LayoutWriteResult, layoutReference, writeLayout } from '../oci/layout.ts';
+import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
+import { type Platform, platformString } from '../platforms.ts';
+import { binTasks } from './bin.ts';
+import type { BuildOptions, BuildState } from './context.ts';
+
+export interface ImageOptions extends BuildOptions {
+  readonly dockerfile: string;
+  /** Where ADD and COPY sources are read from; by default the directory holding the bin dir. */
+  readonly context: string;
+  /** The OCI layout directory. */
+  readonly output: string;
+  readonly tag: string;
+  /** SOURCE_DATE_EPOCH (see resolveSourceDateEpoch). */
+  readonly epoch: number;
+  /** org.opencontainers.image.source. */
+  readonly sourceUrl: string;
+  /** --build-arg values, besides the per-arch ones (platformBuildArgs). */
+  readonly buildArgs: Readonly<Record<string, string>>;
+}
+
+export interface ImageState extends BuildState {
+  readonly plans: Map<string, DockerfilePlan>;
+  readonly images: Map<string, BuiltImage>;
+  built?: BuiltIndex;
+  layout?: LayoutWriteResult;
+  readonly warnings: string[];
+}
+
+export function newImageState(): ImageState {
+  return { binaries: new Map(), errors: [], plans: new Map(), images: new Map(), warnings: [] };
+}
+
+/**
+ * Build args every arch gets: ARCH (what the top-level Dockerfile uses, as upstream's
+ * Makefile passes it) and the TARGET* args BuildKit predefines.
+ */
+export function platformBuildArgs(p: Platform): Record<string, string> {
+  return {
+    ARCH: p.arch,
+    TARGETOS: p.oci.os,
+    TARGETARCH: p.oci.architecture,
+    TARGETVARIANT: p.oci.variant ?? '',
+    TARGETPLATFORM: platformString(p),
+  };
+}
+
+function shown(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel === '' || rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
+}
+
+function kib(bytes: number): string {
+  return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+function dockerfileTask(opts: ImageOptions, state: ImageState): ListrTask {
+  return {
+    title: `Reading ${shown(opts.dockerfile)}`,
+    task: async () => {
+      const text = await readFile(opts.dockerfile, 'utf8').catch(() => {
+        throw new PauseBuildError(`Dockerfile not found at ${opts.dockerfile}`, { hint: 'pass --dockerfile FILE' });
+      });
+      for (const platform of opts.platforms) {
+        const plan = parseDockerfile(text, { file: shown(opts.dockerfile), buildArgs: { ...opts.buildArgs, ...platformBuildArgs(platform) } });
+        state.plans.set(platform.arch, plan);
+        for (const w of plan.warnings) if (!state.warnings.includes(w)) state.warnings.push(w);
+      }
+    },
+  };
+}
+
+function assembleTasks(opts: ImageOptions, state: ImageState): ListrTask {
+  return {
+    title: 'Assembling images',
+    task: (_ctx, parent) =>
+      parent.newListr(
+        opts.platforms.map((platform) => ({
+          title: platformString(platform),
+          task: async (_c, task) => {
+            const plan = state.plans.get(platform.arch)!;
+            const files = await loadContextFiles(plan, opts.context);
+            const image = buildImage({ platform, plan, files, epoch: opts.epoch });
+            state.images.set(platform.arch, image);
+            const layerBytes = image.layers.reduce((n, l) => n + l.descriptor.size, 0);
+            task.title = `${platformString(platform)}: ${image.manifest.descriptor.digest.slice(0, 19)}… layer ${kib(layerBytes)}`;
+          },
+        })),
+        { concurrent: false },
+      ),
+  };
+}
+
+export function imageTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
+  return [
+    dockerfileTask(opts, state),
+    ...binTasks(opts, state),
+    assembleTasks(opts, state),
+    {
+      title: 'Index',
+      task: (_ctx, task) => {
+        state.built = buildIndex(
+          opts.platforms.map((p) => state.images.get(p.arch)!),
+          { version: opts.version.tag, revision: opts.revision, source: opts.sourceUrl, epoch: opts.epoch },
+        );
+        task.title = `Index ${state.built.index.descriptor.digest}`;
+      },
+    },
+    {
+      title: `Writing ${layoutReference(opts.output, opts.tag)}`,
+      task: async (_ctx, task) => {
+        state.layout = await writeLayout(opts.output, state.built!, opts.tag);
+        task.title = `Wrote ${layoutReference(opts.output, opts.tag)} (${state.layout.written} blobs new, ${state.layout.reused} already there)`;
+      },
+    },
+  ];
+}

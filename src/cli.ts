@@ -2,6 +2,7 @@
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
+import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
 import { annotateError, maskEnvSecrets } from './github.ts';
@@ -23,6 +24,7 @@ function program(): Command {
       command = action.name();
     });
   registerBuildCommands(cli, runtime);
+  registerReleaseCommands(cli, runtime);
   return cli;
 }
 

@@ -7,6 +7,7 @@ import { PauseBuildError } from '../src/errors.ts';
 import { annotationOf, formatSize, inActions, outputsOf, secretValues, summaryMarkdown } from '../src/github.ts';
 import { type ActionsStep, actionsStep, parseOutputFile } from './support/actions.ts';
 import { runCli } from './support/cli.ts';
+import { GIT_ENV, tempRepo } from './support/git.ts';
 
 const D1 = `sha256:${'a'.repeat(64)}`;
 const D2 = `sha256:${'b'.repeat(64)}`;
@@ -125,6 +126,34 @@ describe('in a simulated Actions step', () => {
     assert.match(r.stderr, /^::error title=pause-build bin::unknown arch "sparc" — supported: amd64, /m);
     assert.match(r.stderr, /^error: unknown arch "sparc" — supported: /m);
     assert.equal(r.stdout, '');
+  });
+
+  test('release plan: outputs version and tags, a summary, and stdout that is still plain JSON', async () => {
+    const repo = await tempRepo('ghrelease');
+    try {
+      await repo.commit('Initial import', { VERSION: '3.10\n' });
+      await repo.git('tag', '-a', 'v3.10', '-m', 'Release 3.10');
+      await repo.commit('Reap faster');
+      const before = await step.outputs();
+      const r = await runCli(['release', '--bump', 'minor', '--json'], { cwd: repo.dir, env: { ...step.env, ...GIT_ENV } });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal((JSON.parse(r.stdout) as { next: string }).next, '3.11');
+      const outputs = await step.outputs();
+      assert.deepEqual({ version: outputs.version, tags: outputs.tags }, { version: '3.11', tags: '3.11\nlatest' });
+      assert.notDeepEqual(outputs, before);
+      const summary = await step.summary();
+      assert.match(summary, /^### pause 3\.11 release plan$/m);
+      assert.match(summary, /^- \*\*git tag\*\*: `v3\.11`$/m);
+      assert.match(summary, /^- \*\*tags\*\*: `3\.11`, `latest`$/m);
+    } finally {
+      await repo.remove();
+    }
+  });
+
+  test('a release error in Actions is an annotation too', async () => {
+    const r = await runCli(['release', '--bump', 'minor', '3.12'], { env: step.env });
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /^::error title=pause-build release::--bump minor and the version 3\.12 were both given — give either --bump or a version, not both$/m);
   });
 
   test('outside Actions: no workflow commands, no files written', async () => {

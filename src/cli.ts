@@ -2,6 +2,7 @@
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
+import { registerCleanCommands } from './commands/clean.ts';
 import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
@@ -25,6 +26,7 @@ function program(): Command {
     });
   registerBuildCommands(cli, runtime);
   registerReleaseCommands(cli, runtime);
+  registerCleanCommands(cli, runtime);
   return cli;
 }
 

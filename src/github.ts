@@ -99,8 +99,8 @@ const SECRET_NAME = /(PASSWORD|PASSWD|TOKEN|SECRET|CREDENTIAL)/i;
 export function secretValues(env: Env): string[] {
   const values = new Set<string>();
   for (const [name, value] of Object.entries(env)) {
-    // One or two characters would mask every such character in the whole log.
-    if (value && value.trim().length >= 3 && SECRET_NAME.test(name)) values.add(value);
+    // A short value (a flag like "true", a count) would be starred out all over the log.
+    if (value && value.trim().length >= 6 && SECRET_NAME.test(name)) values.add(value);
   }
   return [...values];
 }

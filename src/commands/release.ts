@@ -38,7 +38,7 @@ export function registerReleaseCommands(cli: Command, runtime: Runtime, deps: Re
     .option('--bump <kind>', 'next version from the current one: patch, minor, major or prerelease')
     .option('--preid <id>', 'prerelease identifier for --bump prerelease (default: rc)')
     .option('--registry <registry>', 'also refuse versions already in <registry>/pause, and name the image tags')
-    .option('--push-tag [remote]', 'push the new tag (default remote: origin)')
+    .option('--push-tag [remote]', 'push the new tag (default remote: origin; write the version before it)')
     .option('-y, --yes', 'carry the plan out (without it, nothing is changed)')
     .option('--json', 'print the plan (and the result) as JSON')
     .option('--root <dir>', 'a directory of the git work tree to release (default: the current directory)')

@@ -2,13 +2,17 @@
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
+import { registerCleanCommands } from './commands/clean.ts';
 import { registerImageCommands } from './commands/image.ts';
+import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
+import { annotateError, maskEnvSecrets } from './github.ts';
 import { packageVersion } from './project.ts';
 
 const interrupt = new AbortController();
 let debug = false;
+let command: string | undefined;
 const runtime: Runtime = { signal: interrupt.signal, debug: () => debug };
 
 function program(): Command {
@@ -17,15 +21,20 @@ function program(): Command {
     .version(packageVersion(), '-V, --tool-version', 'print the pause-build version')
     .option('--debug', 'full output from every step, and stack traces')
     .showHelpAfterError('(run pause-build --help for usage)')
-    .hook('preAction', (cmd) => {
+    .hook('preAction', (cmd, action) => {
       debug = Boolean(cmd.opts().debug);
+      command = action.name();
     });
   registerBuildCommands(cli, runtime);
   registerImageCommands(cli, runtime);
+  registerReleaseCommands(cli, runtime);
+  registerCleanCommands(cli, runtime);
   return cli;
 }
 
 async function main(argv: string[]): Promise<number> {
+  // In GitHub Actions, secrets from the environment are masked before anything is printed.
+  maskEnvSecrets();
   const stop = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) process.exit(130);
     process.stderr.write(`\n${signal}: stopping, cleaning up…\n`);
@@ -42,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
       return 130;
     }
     process.stderr.write(`${formatError(err)}\n`);
+    annotateError(err, command);
     if (debug && err instanceof PauseBuildError && err.details) process.stderr.write(`${err.details.trimEnd()}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return err instanceof PauseBuildError ? err.exitCode : 1;

@@ -38,10 +38,29 @@ export async function resolveVersion(root: string, flag?: string): Promise<Versi
       throw new PauseBuildError(`VERSION file holds an invalid version "${text.trim()}"`, { hint: `fix ${file} (e.g. 3.10) or pass --version` });
     }
   }
-  const described = await git(root, ['describe', '--tags', '--abbrev=0']);
-  const fromTag = described ? tryParseVersion(described) : undefined;
-  if (fromTag) return fromTag;
+  const fromTag = await nearestVersionTag(root);
+  if (fromTag) return fromTag.version;
   throw new PauseBuildError('no version found', { hint: 'pass --version, write a VERSION file, or tag the commit (e.g. v3.10)' });
+}
+
+/**
+ * The nearest tag reachable from HEAD that is a version (v3.10 or 3.10), as `git describe`
+ * measures nearness. Tags that only look like versions (v3.x, 3.10-foo…) are skipped
+ * and the next nearest is tried.
+ */
+export async function nearestVersionTag(root: string, rev = 'HEAD'): Promise<{ tag: string; version: Version } | undefined> {
+  const skipped: string[] = [];
+  for (let i = 0; i < 100; i++) {
+    const tag = await git(root, [
+      'describe', '--tags', '--abbrev=0', '--match=v[0-9]*', '--match=[0-9]*',
+      ...skipped.map((t) => `--exclude=${t}`), rev,
+    ]);
+    if (!tag) return undefined;
+    const version = tryParseVersion(tag);
+    if (version) return { tag, version };
+    skipped.push(tag);
+  }
+  return undefined;
 }
 
 /** As the upstream Makefile: `git describe --contains --always --match='v*'`. */

@@ -1,6 +1,13 @@
 /**
  * Versions as Kubernetes writes them for pause (3.10, 3.10.1, 3.11.0-rc.1, with or
  * without a leading v), compared through semver. The tag keeps the form it was given.
+ *
+ * Bumps follow semver with Kubernetes' short form for a zero patch:
+ *   3.10 + patch = 3.10.1, + minor = 3.11, + major = 4.0
+ *   3.10 + prerelease = 3.11.0-rc.0 (a prerelease from a release starts the next minor
+ *   at rc.0, as Kubernetes numbers its own release candidates), 3.11.0-rc.0 → 3.11.0-rc.1
+ *   3.11.0-rc.1 + patch or minor = 3.11 (the release the candidate was for)
+ * A prerelease is never `latest`.
  */
 import semver from 'semver';
 import { PauseBuildError } from './errors.ts';
@@ -14,14 +21,19 @@ export interface Version {
 }
 
 const VERSION_RE = /^v?(0|[1-9]\d*)\.(0|[1-9]\d*)(?:\.(0|[1-9]\d*))?(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$/;
+const FORM_HINT = 'use MAJOR.MINOR[.PATCH][-PRERELEASE], e.g. 3.10, 3.10.1 or 3.11.0-rc.1';
 
 export function parseVersion(input: string): Version {
   const text = input.trim();
   const m = VERSION_RE.exec(text);
   const full = m ? `${m[1]}.${m[2]}.${m[3] ?? '0'}${m[4] ? `-${m[4]}` : ''}` : undefined;
   if (!m || !full || !semver.valid(full)) {
-    throw new PauseBuildError(`invalid version "${input}"`, {
-      hint: 'use MAJOR.MINOR[.PATCH][-PRERELEASE], e.g. 3.10, 3.10.1 or 3.11.0-rc.1',
+    throw new PauseBuildError(`invalid version "${input.trim()}"`, { hint: FORM_HINT });
+  }
+  // 3.11-rc.1 and 3.11.0-rc.1 would be two git tags for one version: Kubernetes writes the patch.
+  if (m[4] !== undefined && m[3] === undefined) {
+    throw new PauseBuildError(`invalid version "${text}": a prerelease needs the patch number`, {
+      hint: `write ${text.replace(/^v/, '').replace('-', '.0-')}`,
     });
   }
   return { tag: text.replace(/^v/, ''), semver: full, prerelease: m[4] !== undefined };
@@ -40,33 +52,70 @@ export function compareVersions(a: Version, b: Version): number {
   return semver.compare(a.semver, b.semver);
 }
 
+/** The greatest of `versions`, or undefined for none. */
+export function maxVersion(versions: Iterable<Version>): Version | undefined {
+  let max: Version | undefined;
+  for (const v of versions) if (!max || compareVersions(v, max) > 0) max = v;
+  return max;
+}
+
 /** Kubernetes drops a zero patch: 3.11.0 is published as 3.11. */
 export function formatVersion(full: string): string {
   const v = semver.parse(full);
-  if (!v) throw new PauseBuildError(`invalid version "${full}"`);
+  if (!v) throw new PauseBuildError(`invalid version "${full}"`, { hint: FORM_HINT });
   if (v.patch === 0 && v.prerelease.length === 0) return `${v.major}.${v.minor}`;
   return v.version;
 }
 
-export type Bump = 'major' | 'minor' | 'patch' | 'prerelease';
+export const BUMPS = ['major', 'minor', 'patch', 'prerelease'] as const;
+export type Bump = (typeof BUMPS)[number];
+
+export function isBump(value: string): value is Bump {
+  return (BUMPS as readonly string[]).includes(value);
+}
+
+/** A prerelease identifier: rc, alpha, beta… (a letter first, so 3.11.0-1.0 cannot happen). */
+export function isValidPreid(preid: string): boolean {
+  return /^[A-Za-z][0-9A-Za-z-]*$/.test(preid);
+}
 
 export function bumpVersion(current: Version, bump: Bump, preid = 'rc'): Version {
-  let next: string | null;
-  if (bump === 'prerelease') {
-    // From a release, a prerelease starts the next minor (3.10 → 3.11.0-rc.0), as Kubernetes does.
-    next = current.prerelease ? semver.inc(current.semver, 'prerelease', preid) : semver.inc(current.semver, 'preminor', preid);
-  } else {
-    next = semver.inc(current.semver, bump);
+  if (!isBump(bump)) {
+    throw new PauseBuildError(`invalid bump "${bump}"`, { hint: `use one of ${BUMPS.join(', ')}` });
   }
-  if (!next) throw new PauseBuildError(`cannot bump ${current.tag} by ${bump}`);
-  return parseVersion(formatVersion(next));
+  if (!isValidPreid(preid)) {
+    throw new PauseBuildError(`invalid prerelease id "${preid}"`, { hint: 'use letters, digits and -, starting with a letter (e.g. rc, alpha, beta)' });
+  }
+  const next =
+    bump === 'prerelease'
+      ? semver.inc(current.semver, current.prerelease ? 'prerelease' : 'preminor', preid)
+      : semver.inc(current.semver, bump);
+  const version = next ? parseVersion(formatVersion(next)) : undefined;
+  if (!version || compareVersions(version, current) <= 0) {
+    // e.g. 3.11.0-rc.1 with --preid alpha would go back to 3.11.0-alpha.0
+    throw new PauseBuildError(`bumping ${current.tag} by ${bump}${bump === 'prerelease' ? ` (${preid})` : ''} does not give a greater version${version ? ` (${version.tag})` : ''}`, {
+      hint: 'pick another --preid or give the version explicitly',
+    });
+  }
+  return version;
+}
+
+/**
+ * Whether `version` should also be tagged `latest`: a release (never a prerelease) that
+ * is at least as great as every release in `released` (prereleases there do not count).
+ */
+export function isLatest(version: Version, released: Iterable<Version>): boolean {
+  if (version.prerelease) return false;
+  for (const r of released) if (!r.prerelease && compareVersions(r, version) > 0) return false;
+  return true;
+}
+
+/** Image tags for a version: the version itself, and `latest` when isLatest says so. */
+export function imageTags(version: Version, released: Iterable<Version>): string[] {
+  return isLatest(version, released) ? [version.tag, 'latest'] : [version.tag];
 }
 
 /** The string compiled into the binary, as the upstream Makefile does: v<tag>-<rev>. */
 export function versionString(version: Version, revision: string): string {
   return `v${version.tag}-${revision}`;
-}
-
-export function isValidPreid(preid: string): boolean {
-  return /^[0-9A-Za-z-]+$/.test(preid);
 }

@@ -1,6 +1,8 @@
 /** builder and bin: the compile half of the pipeline. */
 import path from 'node:path';
 import { type Command, Option } from 'commander';
+import { report } from '../github.ts';
+import { platformString } from '../platforms.ts';
 import { PACKAGE_ROOT } from '../project.ts';
 import { binTasks } from '../tasks/bin.ts';
 import { runTasks } from '../tasks/run.ts';
@@ -38,5 +40,13 @@ export function registerBuildCommands(cli: Command, runtime: Runtime): void {
         const b = state.binaries.get(p.arch)!;
         process.stdout.write(`${path.relative(process.cwd(), b.path) || b.path}\t${b.size}\tsha256:${b.sha256}\n`);
       }
+      await report({
+        title: `pause ${opts.version.tag} binaries (${opts.versionString})`,
+        version: opts.version.tag,
+        platforms: opts.platforms.map((p) => {
+          const b = state.binaries.get(p.arch)!;
+          return { platform: platformString(p), digest: `sha256:${b.sha256}`, size: b.size };
+        }),
+      });
     });
 }

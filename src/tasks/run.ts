@@ -1,5 +1,6 @@
 /** Runs a task list with the renderer that suits where the output goes. */
 import { Listr, ListrLogger, type ListrTask, ProcessOutput } from 'listr2';
+import { group, inActions } from '../github.ts';
 
 export interface OutputOptions {
   readonly quiet?: boolean;
@@ -18,9 +19,24 @@ export function chooseRenderer(out: OutputOptions, env = process.env, tty = Bool
 }
 
 export async function runTasks(tasks: ListrTask[], out: OutputOptions): Promise<void> {
+  if (!inActions()) {
+    await listOf(tasks, out).run();
+    return;
+  }
+  // In Actions each top-level task is a stage with its own collapsible log group;
+  // they run one after another as a single list would, sharing one context.
+  const ctx = {};
+  for (const task of tasks) {
+    const list = listOf([task], out, ctx);
+    await (typeof task.title === 'string' ? group(task.title, () => list.run()) : list.run());
+  }
+}
+
+function listOf(tasks: ListrTask[], out: OutputOptions, ctx?: object): Listr {
   // Progress goes to stderr so that stdout carries only results (digests, --json).
   const logger = new ListrLogger({ processOutput: new ProcessOutput(process.stderr, process.stderr) });
-  const list = new Listr(tasks, {
+  return new Listr(tasks, {
+    ...(ctx === undefined ? {} : { ctx }),
     renderer: chooseRenderer(out),
     fallbackRenderer: 'simple',
     exitOnError: true,
@@ -28,5 +44,4 @@ export async function runTasks(tasks: ListrTask[], out: OutputOptions): Promise<
     rendererOptions: { logger, collapseErrors: false } as object,
     fallbackRendererOptions: { logger } as object,
   });
-  await list.run();
 }

@@ -25,6 +25,7 @@ export interface BuildFlags {
   source?: string;
   binDir: string;
   cache: boolean;
+  emulation: boolean;
   cacheDir?: string;
   root?: string;
   quiet?: boolean;
@@ -45,6 +46,7 @@ export function addBuildOptions(cmd: Command): Command {
     .option('--bin-dir <dir>', 'where binaries are written', 'bin')
     .option('--cache-dir <dir>', 'compile cache (default: $XDG_CACHE_HOME/pause-build/bin or ~/.cache/pause-build/bin)')
     .option('--no-cache', 'always run the compiler')
+    .option('--no-emulation', 'do not run the binaries (natively or under qemu-user) before accepting them')
     .option('--root <dir>', 'project root holding VERSION and build/ (default: the pause-build package)')
     .option('-q, --quiet', 'print only results');
 }
@@ -69,6 +71,7 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
     source,
     binDir: path.resolve(flags.binDir),
     cacheDir: flags.cache ? path.resolve(flags.cacheDir ?? defaultCacheDir()) : undefined,
+    emulate: flags.emulation,
     signal: runtime.signal,
   };
 }

@@ -1,8 +1,10 @@
 /** The bin stage as a listr2 task list: pick a toolchain, ensure the builder, compile every arch at once. */
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListrTask } from 'listr2';
 import { CompileCache } from '../cache.ts';
 import { compile } from '../compile.ts';
+import { runner, smokeTest } from '../emulate.ts';
 import { PauseBuildError } from '../errors.ts';
 import { builderSpec, ensureBuilder } from '../toolchain/builder.ts';
 import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
@@ -60,8 +62,18 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
               state.errors.push(e as Error);
               throw e;
             });
+            const where = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok${result.cached ? ' (cached)' : ''}`;
+            if (opts.emulate) {
+              task.title = `${where}, running it`;
+              await smokeTest(platform, result.path, opts.versionString, opts.signal).catch(async (e: unknown) => {
+                // A binary that failed its run must not be picked up by a later step or a later make.
+                await rm(result.path, { force: true });
+                state.errors.push(e as Error);
+                throw e;
+              });
+            }
             state.binaries.set(platform.arch, result);
-            task.title = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok${result.cached ? ' (cached)' : ''}`;
+            task.title = opts.emulate ? `${where}, runs (${runner(platform, result.path)[0]!.startsWith('qemu') ? 'qemu' : 'native'})` : where;
           },
         })),
         { concurrent: true, exitOnError: false },

@@ -18,6 +18,8 @@ export interface BuildOptions {
   readonly binDir: string;
   /** Compile cache directory; undefined with --no-cache. */
   readonly cacheDir: string | undefined;
+  /** Run each binary (-v, SIGTERM) natively or under qemu before accepting it. */
+  readonly emulate: boolean;
   readonly signal: AbortSignal;
 }
 

@@ -55,6 +55,16 @@ describe('bad input to bin', () => {
     });
   }
 
+  it('a binary that does not behave like pause is refused after running it, and not kept', async () => {
+    const src = path.join(dir, 'impostor');
+    execFileSync('mkdir', ['-p', src]);
+    await writeFile(path.join(src, 'pause.c'), 'int main(void) { return 0; }\n');
+    const binDir = path.join(dir, 'bin-impostor');
+    const r = await runCli(['bin', '--engine', 'host', '--arch', 'arm64', '--source', path.join(src, 'pause.c'), '--bin-dir', binDir, ...fixed]);
+    assertOneLineError(r, /^error: pause for arm64 -v printed "" \(exit 0\), expected "pause\.c v3\.10-test"/);
+    assert.deepEqual(await listing(binDir), []);
+  });
+
   it('a missing podman says how to install it', async () => {
     const r = await runCli(['bin', '--engine', 'podman', ...fixed], { env: { PATH: '/nonexistent' } });
     assertOneLineError(r, /^error: podman is not installed — install it with `apt-get install podman runc`/);

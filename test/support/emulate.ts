@@ -2,14 +2,8 @@
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import type { Platform } from '../../src/platforms.ts';
 
-const HOST_QEMU = process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch;
-
-/** The argv that runs `binary` for `platform` on this host. */
-export function runner(platform: Platform, binary: string, args: string[] = []): string[] {
-  return platform.qemu === HOST_QEMU ? [binary, ...args] : [`qemu-${platform.qemu}-static`, binary, ...args];
-}
+export { runner } from '../../src/emulate.ts';
 
 /** Host pids of the direct children of `pid` (for `unshare --fork`, the namespace's PID 1). */
 export async function childrenOf(pid: number): Promise<number[]> {

@@ -142,6 +142,8 @@ interface Session {
   readonly base: URL;
   readonly plainHttp: boolean;
   readonly auth: Promise<RegistryAuth>;
+  /** Known once `auth` has resolved: whether any credentials were found. */
+  anonymous?: boolean;
   pinged?: Promise<void>;
 }
 
@@ -190,9 +192,10 @@ export class RegistryClient {
     if (!s) {
       const plainHttp = this.isInsecure(registry);
       const base = new URL(`${plainHttp ? 'http' : 'https'}://${apiHost(registry)}/`);
-      const auth = credentialsFor(registry, this.options.credentials).then(
-        (cred: Credential | undefined) => new RegistryAuth(registry, cred, (url, init) => this.fetchToken(s!, url, init)),
-      );
+      const auth = credentialsFor(registry, this.options.credentials).then((cred: Credential | undefined) => {
+        s!.anonymous = cred === undefined;
+        return new RegistryAuth(registry, cred, (url, init) => this.fetchToken(s!, url, init));
+      });
       // An unhandled rejection here would crash the process before anyone awaits it.
       auth.catch(() => undefined);
       s = { registry, base, plainHttp, auth };
@@ -299,7 +302,9 @@ export class RegistryClient {
     if (status === 401) {
       return new RegistryError(`${action}: authentication failed (401)`, {
         status,
-        hint: `check --username/--password-stdin or docker login ${session.registry}`,
+        hint: session.anonymous
+          ? `no credentials for ${session.registry}: pass --username and --password-stdin, or docker login ${session.registry}`
+          : `check --username/--password-stdin or docker login ${session.registry}`,
       });
     }
     if (status === 403) {

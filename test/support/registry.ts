@@ -8,7 +8,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createSign, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,6 +24,8 @@ export interface RequestRecord {
 
 export interface Certificates {
   readonly caFile: string;
+  /** A directory holding only the CA, as skopeo's and podman's --cert-dir expect. */
+  readonly caDir: string;
   readonly caPem: string;
   readonly certFile: string;
   readonly keyFile: string;
@@ -124,7 +126,10 @@ export async function makeCertificates(dir: string): Promise<Certificates> {
   await writeFile(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   await execa('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
     '-out', f('server.crt'), '-days', '2', '-extfile', f('server.ext')]);
-  return { caFile: f('ca.crt'), caPem: await readFile(f('ca.crt'), 'utf8'), certFile: f('server.crt'), keyFile: f('server.key') };
+  const caPem = await readFile(f('ca.crt'), 'utf8');
+  await mkdir(f('ca'), { recursive: true });
+  await writeFile(path.join(f('ca'), 'ca.crt'), caPem);
+  return { caFile: f('ca.crt'), caDir: f('ca'), caPem, certFile: f('server.crt'), keyFile: f('server.key') };
 }
 
 function base64url(data: Buffer | string): string {

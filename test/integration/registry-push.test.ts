@@ -185,7 +185,7 @@ describe('push to a plain registry', () => {
   });
 
   it('reads manifests, verified blobs and paginated tags', async () => {
-    const tags = await client.listTags(repo, { pageSize: 2 });
+    const tags = await client.listTags(repo);
     assert.deepEqual(tags.sort(), ['3.10', ...FIVE_ARCHES.map((a) => `3.10-linux-${a}`), 'latest'].sort());
     assert.deepEqual(await client.listTags({ registry: reg.host, repository: 'no/such/repo' }), []);
 
@@ -199,6 +199,28 @@ describe('push to a plain registry', () => {
     assert.deepEqual(Buffer.from(await client.readBlob(repo, layer.descriptor.digest)), Buffer.from(layer.bytes));
     assert.equal(await client.blobExists(repo, layer.descriptor.digest), layer.descriptor.size);
     assert.equal(await client.blobExists(repo, `sha256:${'0'.repeat(64)}`), undefined);
+  });
+
+  it('follows Link headers through tag list pages', async () => {
+    // distribution 2.8 ignores ?n=, so the pages come from the proxy.
+    const pages: Record<string, { tags: string[]; link?: string }> = {
+      '/v2/paged/tags/list?n=2': { tags: ['a', 'b'], link: '</v2/paged/tags/list?n=2&last=b>; rel="next"' },
+      '/v2/paged/tags/list?n=2&last=b': { tags: ['c', 'd'], link: '<PROXY/v2/paged/tags/list?n=2&last=d>; rel="next"' },
+      '/v2/paged/tags/list?n=2&last=d': { tags: ['e'] },
+    };
+    let proxyUrl = '';
+    const proxy = await startProxy(reg.host, ({ url }) => {
+      const page = pages[url];
+      if (!page) return undefined;
+      return { status: 200, headers: page.link ? { Link: page.link.replace('PROXY', proxyUrl) } : ({} as Record<string, string>), body: JSON.stringify({ name: 'paged', tags: page.tags }) };
+    });
+    proxyUrl = `http://${proxy.host}`;
+    try {
+      assert.deepEqual(await clientFor(proxy.host).listTags({ registry: proxy.host, repository: 'paged' }, { pageSize: 2 }), ['a', 'b', 'c', 'd', 'e']);
+      assert.equal(proxy.count('GET', /tags\/list/), 3);
+    } finally {
+      await proxy.stop();
+    }
   });
 
   it('fails a blob download whose bytes do not match its digest', async () => {

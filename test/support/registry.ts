@@ -293,7 +293,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       async stop() {
         if (child.exitCode === null) {
           child.kill('SIGTERM');
-          await Promise.race([exited, sleep(5000)]);
+          await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
         }
         log.end();

@@ -1,0 +1,113 @@
+/**
+ * The options every command that talks to registries shares (push, mirror, release):
+ * which hosts are plain HTTP, which CA to trust, and who we are. They become the
+ * options of one RegistryClient.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { PauseBuildError } from '../errors.ts';
+import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
+import { registerBasicCredentials } from '../registry/redact.ts';
+import { collect, type Runtime } from './common.ts';
+
+export interface RegistryFlags {
+  insecureRegistry?: string[];
+  caFile?: string;
+  username?: string;
+  passwordStdin?: boolean;
+  dockerConfig?: string;
+}
+
+/** Where the password comes from; process.stdin unless a test says otherwise. */
+export interface RegistryIo {
+  readonly stdin?: NodeJS.ReadableStream & { isTTY?: boolean };
+  readonly env?: NodeJS.ProcessEnv;
+  /** Debug lines (already redacted); default stderr under --debug. */
+  readonly debug?: (line: string) => void;
+}
+
+const HOST_RE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
+
+export function addRegistryOptions(cmd: Command): Command {
+  return cmd
+    .option('--insecure-registry <host>', 'registry (host or host:port) spoken to over plain HTTP, without TLS; repeatable', collect)
+    .option('--ca-file <file>', 'PEM file with extra CA certificates to trust for registries (besides the system ones)')
+    .option('--username <user>', 'registry user name (with --password-stdin); default: docker login credentials')
+    .option('--password-stdin', 'read the registry password or token from standard input')
+    .option('--docker-config <dir>', 'directory of the docker config.json holding credentials (default: $DOCKER_CONFIG or ~/.docker)');
+}
+
+function insecureHosts(values: readonly string[] | undefined): string[] {
+  const hosts = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  for (const h of hosts) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h) || h.includes('/')) {
+      throw new PauseBuildError(`--insecure-registry "${h}" is not a host`, { hint: 'give host or host:port, without scheme or path, e.g. --insecure-registry 127.0.0.1:5000' });
+    }
+    if (!HOST_RE.test(h)) throw new PauseBuildError(`--insecure-registry "${h}" is not a valid host`, { hint: 'give host or host:port, e.g. --insecure-registry 127.0.0.1:5000' });
+  }
+  return hosts;
+}
+
+async function readCaFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new PauseBuildError(`cannot read --ca-file ${file}${code ? ` (${code})` : ''}`, { hint: 'give a readable PEM file with the CA certificate' });
+  }
+  if (!/-----BEGIN CERTIFICATE-----/.test(text)) {
+    throw new PauseBuildError(`--ca-file ${file} holds no PEM certificate`, { hint: 'give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)' });
+  }
+  return text;
+}
+
+async function readPassword(stdin: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<string> {
+  if (stdin.isTTY) {
+    throw new PauseBuildError('--password-stdin reads the password from a pipe, and standard input is a terminal', {
+      hint: 'pipe it: printf %s "$TOKEN" | pause-build … --username USER --password-stdin',
+    });
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of stdin) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk)));
+  // As docker login does: one trailing newline is not part of the password.
+  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  if (password === '') throw new PauseBuildError('--password-stdin got an empty password', { hint: 'pipe the password or token into standard input' });
+  return password;
+}
+
+/** Flags → client options; reads the CA file and the password from stdin. */
+export async function resolveRegistryOptions(flags: RegistryFlags, runtime: Pick<Runtime, 'debug'>, io: RegistryIo = {}): Promise<RegistryClientOptions> {
+  if (flags.passwordStdin && !flags.username) {
+    throw new PauseBuildError('--password-stdin needs --username', { hint: 'pass --username USER with it' });
+  }
+  if (flags.username && !flags.passwordStdin) {
+    throw new PauseBuildError('--username needs --password-stdin', { hint: 'pipe the password: printf %s "$TOKEN" | pause-build … --username USER --password-stdin' });
+  }
+  const insecure = insecureHosts(flags.insecureRegistry);
+  const caFile = flags.caFile === undefined ? undefined : path.resolve(flags.caFile);
+  const ca = caFile === undefined ? undefined : [await readCaFile(caFile)];
+  let explicit: { username: string; password: string } | undefined;
+  if (flags.username) {
+    const password = await readPassword(io.stdin ?? process.stdin);
+    registerBasicCredentials(flags.username, password);
+    explicit = { username: flags.username, password };
+  }
+  const debug = io.debug ?? (runtime.debug() ? (line: string) => process.stderr.write(`[registry] ${line}\n`) : undefined);
+  return {
+    insecure,
+    ...(ca ? { ca, caFile } : {}),
+    credentials: {
+      ...(explicit ? { explicit } : {}),
+      ...(flags.dockerConfig ? { dockerConfigDir: path.resolve(flags.dockerConfig) } : {}),
+      ...(io.env ? { env: io.env } : {}),
+    },
+    ...(debug ? { debug } : {}),
+  };
+}
+
+/** The client a command uses, from its flags. */
+export async function registryClientFromFlags(flags: RegistryFlags, runtime: Pick<Runtime, 'debug'>, io: RegistryIo = {}): Promise<RegistryClient> {
+  return new RegistryClient(await resolveRegistryOptions(flags, runtime, io));
+}

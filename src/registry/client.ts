@@ -1,0 +1,553 @@
+/**
+ * The registry HTTP API (OCI distribution spec) on the global fetch: ping, blobs
+ * (HEAD, monolithic upload, cross-repository mount, verified GET), manifests (HEAD,
+ * GET, PUT) and tags. TLS is verified unless a host is listed as insecure, in which
+ * case it is spoken to over plain HTTP. Every failure becomes one line naming the
+ * registry, what was being done and what to try next.
+ */
+import { createHash } from 'node:crypto';
+import { rootCertificates } from 'node:tls';
+import { Agent, type Dispatcher } from 'undici';
+import { PauseBuildError } from '../errors.ts';
+import type { Blob as OciBlob } from '../oci/types.ts';
+import { MEDIA_TYPES } from '../oci/types.ts';
+import { packageVersion } from '../project.ts';
+import { type Credential, type CredentialSource, RegistryAuth, credentialsFor } from './auth.ts';
+import { redact, redactingLogger } from './redact.ts';
+import { type Repository, apiHost, formatRepository } from './reference.ts';
+import { DEFAULT_RETRY, RegistryError, type RetryPolicy, isRetryableStatus, parseRetryAfter, withRetries } from './retry.ts';
+
+export interface RegistryClientOptions {
+  /** Registries (`host` or `host:port`) spoken to over plain HTTP. Nothing else is. */
+  readonly insecure?: readonly string[];
+  /** Extra trusted CA certificates (PEM), in addition to the system's. */
+  readonly ca?: readonly string[];
+  /** Where the CA came from, for messages (--ca-file). */
+  readonly caFile?: string;
+  /** Credentials: explicit ones or where the docker config is. */
+  readonly credentials?: CredentialSource;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Time allowed for a response to start, per try. */
+  readonly requestTimeoutMs?: number;
+  readonly userAgent?: string;
+  /** Debug lines (redacted before they get here). */
+  readonly debug?: (line: string) => void;
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal;
+  /** What the caller is doing, for messages: `push to host/repo`. */
+  readonly action?: string;
+  /** Token scope to ask for: `push` gets pull and push on the repository. Default pull. */
+  readonly access?: 'pull' | 'push';
+}
+
+export interface ManifestInfo {
+  readonly digest: string;
+  readonly mediaType: string;
+  readonly size: number;
+}
+
+export interface Manifest extends ManifestInfo {
+  readonly bytes: Uint8Array;
+}
+
+export type BlobTransfer = 'uploaded' | 'mounted';
+
+const MANIFEST_ACCEPT = [MEDIA_TYPES.index, MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.dockerManifest].join(', ');
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+export function sha256Digest(bytes: Uint8Array): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+function shortDigest(digest: string): string {
+  return digest.slice(0, 7 + 12);
+}
+
+function hostMatches(list: readonly string[], registry: string): boolean {
+  const bare = registry.replace(/:\d+$/, '');
+  return list.some((entry) => entry === registry || (!/:\d+$/.test(entry) && entry === bare));
+}
+
+/** Finds the system error code behind a fetch failure (`fetch failed` → cause → …). */
+function errorCode(err: unknown): { code?: string; message: string } {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e; depth++) {
+    const x = e as { code?: unknown; cause?: unknown; errors?: unknown[]; message?: string; name?: string };
+    if (x.name === 'TimeoutError') return { code: 'TIMEOUT', message: 'timed out' };
+    if (typeof x.code === 'string' && x.code !== 'UND_ERR') return { code: x.code, message: x.message ?? x.code };
+    if (Array.isArray(x.errors) && x.errors.length) {
+      e = x.errors[0];
+      continue;
+    }
+    e = x.cause;
+  }
+  return { message: err instanceof Error ? err.message : String(err) };
+}
+
+const TLS_UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'SELF_SIGNED_CERT_IN_CHAIN', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED', 'CERT_SIGNATURE_FAILURE', 'CERT_REJECTED',
+]);
+const RETRYABLE_NETWORK = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'ENETDOWN', 'TIMEOUT',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
+]);
+
+function networkError(err: unknown, host: string, action: string, caFile: string | undefined): RegistryError {
+  const { code, message } = errorCode(err);
+  const at = `${action}: `;
+  if (code && TLS_UNTRUSTED.has(code)) {
+    return new RegistryError(`${at}TLS certificate of ${host} is not trusted (${redact(message)})`, {
+      hint: caFile ? `${caFile} does not hold the CA that signed it` : `pass --ca-file with the CA that signed it, or --insecure-registry ${host} if it serves plain HTTP`,
+      cause: err,
+    });
+  }
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') {
+    return new RegistryError(`${at}TLS certificate of ${host} does not name that host`, { hint: `reach the registry by a name its certificate lists`, cause: err });
+  }
+  if (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID') {
+    return new RegistryError(`${at}TLS certificate of ${host} is ${code === 'CERT_HAS_EXPIRED' ? 'expired' : 'not yet valid'}`, { hint: 'renew the registry\'s certificate, or check the clock', cause: err });
+  }
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
+    return new RegistryError(`${at}registry ${host} does not speak HTTPS`, { hint: `pass --insecure-registry ${host} if it serves plain HTTP`, cause: err });
+  }
+  if (code === 'ENOTFOUND') {
+    return new RegistryError(`${at}registry host ${host} not found`, { hint: 'check the host name in the image reference', cause: err });
+  }
+  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'TIMEOUT' ? 'timed out' : code ? `${code}` : redact(message);
+  return new RegistryError(`${at}registry ${host} unreachable (${why})`, {
+    hint: `check that the registry runs and listens on ${host}`,
+    cause: err,
+    retryable: code === undefined || RETRYABLE_NETWORK.has(code),
+  });
+}
+
+/** The first error of a registry's JSON error body, as `CODE: message`, redacted and short. */
+function registryMessage(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { errors?: { code?: unknown; message?: unknown }[] };
+    const first = parsed.errors?.[0];
+    if (!first) return undefined;
+    const text = [first.code, first.message].filter((x) => typeof x === 'string' && x).join(': ');
+    return text ? redact(text).replace(/\s+/g, ' ').slice(0, 200) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Session {
+  readonly registry: string;
+  readonly base: URL;
+  readonly plainHttp: boolean;
+  readonly auth: Promise<RegistryAuth>;
+  /** Known once `auth` has resolved: whether any credentials were found. */
+  anonymous?: boolean;
+  pinged?: Promise<void>;
+}
+
+interface SendRequest {
+  readonly session: Session;
+  readonly method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  readonly url: URL;
+  readonly headers?: Record<string, string>;
+  readonly body?: Uint8Array | string;
+  readonly scopes: readonly string[];
+  /** Statuses handed back to the caller; any other is an error. */
+  readonly ok: readonly number[];
+  /** What this request does, for messages: `upload of blob sha256:…`. */
+  readonly what: string;
+  readonly action: string;
+  readonly signal?: AbortSignal;
+  /** Retry this request alone (false when the caller retries a whole sequence). */
+  readonly retry: boolean;
+}
+
+export class RegistryClient {
+  private readonly sessions = new Map<string, Session>();
+  private readonly dispatcher: Dispatcher | undefined;
+  private readonly policy: RetryPolicy;
+  private readonly log: ((line: string) => void) | undefined;
+  private readonly userAgent: string;
+
+  constructor(private readonly options: RegistryClientOptions = {}) {
+    this.dispatcher = options.ca?.length ? new Agent({ connect: { ca: [...rootCertificates, ...options.ca] } }) : undefined;
+    this.policy = { ...DEFAULT_RETRY, ...options.retry };
+    this.log = redactingLogger(options.debug);
+    this.userAgent = options.userAgent ?? `pause-build/${packageVersion()}`;
+  }
+
+  /** Closes pooled connections (only needed for a client with a custom CA). */
+  async close(): Promise<void> {
+    await this.dispatcher?.close();
+  }
+
+  isInsecure(registry: string): boolean {
+    return hostMatches(this.options.insecure ?? [], registry);
+  }
+
+  private session(registry: string): Session {
+    let s = this.sessions.get(registry);
+    if (!s) {
+      const plainHttp = this.isInsecure(registry);
+      const base = new URL(`${plainHttp ? 'http' : 'https'}://${apiHost(registry)}/`);
+      const auth = credentialsFor(registry, this.options.credentials).then((cred: Credential | undefined) => {
+        s!.anonymous = cred === undefined;
+        return new RegistryAuth(registry, cred, (url, init) => this.fetchToken(s!, url, init));
+      });
+      // An unhandled rejection here would crash the process before anyone awaits it.
+      auth.catch(() => undefined);
+      s = { registry, base, plainHttp, auth };
+      this.sessions.set(registry, s);
+    }
+    return s;
+  }
+
+  private repoUrl(repo: Repository, rest: string): URL {
+    return new URL(`v2/${repo.repository}/${rest}`, this.session(repo.registry).base);
+  }
+
+  private scopes(repo: Repository, access: 'pull' | 'push' = 'pull'): string[] {
+    return [`repository:${repo.repository}:${access === 'push' ? 'pull,push' : 'pull'}`];
+  }
+
+  private action(repo: Repository, opts: CallOptions | undefined, fallback: string): string {
+    return opts?.action ?? `${fallback} ${formatRepository(repo)}`;
+  }
+
+  /** One HTTP exchange: TLS and timeouts, network errors turned into RegistryErrors. */
+  private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined): Promise<Response> {
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
+    const started = Date.now();
+    this.log?.(`→ ${init.method} ${url.href}`);
+    try {
+      const res = await fetch(url, {
+        ...init,
+        headers: { 'User-Agent': this.userAgent, ...(init.headers as Record<string, string>) },
+        signal: combined,
+        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
+      } as RequestInit);
+      this.log?.(`← ${res.status} ${init.method} ${url.pathname} (${Date.now() - started} ms)`);
+      return res;
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      const err = networkError(timeout.signal.aborted ? timeout.signal.reason : e, url.host === session.base.host ? session.registry : url.host, action, this.options.caFile);
+      this.log?.(`✗ ${init.method} ${url.pathname}: ${err.message}`);
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async fetchToken(session: Session, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
+    if (url.protocol === 'http:' && !session.plainHttp && !hostMatches(this.options.insecure ?? [], url.host)) {
+      throw new PauseBuildError(`registry ${session.registry} sends credentials to a plain-HTTP token service ${url.host}`, {
+        hint: `pass --insecure-registry ${url.host} if that is intended`,
+      });
+    }
+    return withRetries(this.policy, async () => {
+      const res = await this.exchange(session, url, init, `authenticate to ${session.registry}`, undefined);
+      if (isRetryableStatus(res.status)) {
+        await res.arrayBuffer().catch(() => undefined);
+        throw new RegistryError(`authenticate to ${session.registry}: token service ${url.host} answered ${res.status} ${res.statusText}`.trim(), {
+          retryable: true,
+          status: res.status,
+          retryAfterMs: parseRetryAfter(res.headers.get('retry-after')),
+          hint: 'try again later',
+        });
+      }
+      return res;
+    }, { onRetry: this.retryLogger() });
+  }
+
+  private retryLogger() {
+    return this.log && ((info: { attempt: number; delayMs: number; error: RegistryError }) => this.log?.(`retry after try ${info.attempt} in ${info.delayMs} ms: ${info.error.message}`));
+  }
+
+  /** GET /v2/ once per registry: is it there, and which challenge does it answer with. */
+  private ping(session: Session, action: string, signal: AbortSignal | undefined): Promise<void> {
+    if (!session.pinged) {
+      session.pinged = withRetries(this.policy, async () => {
+        const auth = await session.auth;
+        const res = await this.exchange(session, new URL('v2/', session.base), { method: 'GET' }, action, signal);
+        const body = await res.text().catch(() => '');
+        if (res.status === 200) return;
+        if (res.status === 401) {
+          auth.setChallenge(res.headers.get('www-authenticate'));
+          return;
+        }
+        throw this.statusError(session, res, body, 'API check (GET /v2/)', action);
+      }, { signal, onRetry: this.retryLogger() });
+      // A failed ping is tried again by the next call.
+      session.pinged.catch(() => {
+        session.pinged = undefined;
+      });
+    }
+    return session.pinged;
+  }
+
+  /** Checks that the registry answers and speaks the v2 API. */
+  async pingRegistry(registry: string, opts: CallOptions = {}): Promise<void> {
+    await this.ping(this.session(registry), opts.action ?? `reach ${registry}`, opts.signal);
+  }
+
+  private statusError(session: Session, res: Response, body: string, what: string, action: string): RegistryError {
+    const { status } = res;
+    const said = registryMessage(body);
+    const retryable = isRetryableStatus(status);
+    const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+    if (status === 401) {
+      return new RegistryError(`${action}: authentication failed (401)`, {
+        status,
+        hint: session.anonymous
+          ? `no credentials for ${session.registry}: pass --username and --password-stdin, or docker login ${session.registry}`
+          : `check --username/--password-stdin or docker login ${session.registry}`,
+      });
+    }
+    if (status === 403) {
+      return new RegistryError(`${action}: access denied (403)${said ? `: ${said}` : ''}`, { status, hint: 'the account needs push (or pull) rights on this repository' });
+    }
+    if (status === 400 && session.plainHttp && /HTTPS server/i.test(body)) {
+      return new RegistryError(`${action}: registry ${session.registry} serves HTTPS, not plain HTTP`, { status, hint: `drop --insecure-registry ${session.registry}` });
+    }
+    if (status === 404 && what.startsWith('API check')) {
+      return new RegistryError(`${action}: ${session.registry} is not a registry (GET /v2/ answered 404)`, { status, hint: 'check the host and port in the image reference' });
+    }
+    if (status === 429) {
+      return new RegistryError(`${action}: ${what}: too many requests (429)`, { status, retryable, retryAfterMs, hint: 'wait for the registry\'s rate limit, or log in for a higher one' });
+    }
+    const text = `${status}${res.statusText ? ` ${res.statusText}` : ''}${said ? ` (${said})` : ''}`;
+    return new RegistryError(`${action}: ${what} failed: ${text}`, {
+      status,
+      retryable,
+      retryAfterMs,
+      hint: retryable ? 'the registry failed; try again later' : 'check the image reference and the registry',
+    });
+  }
+
+  /**
+   * One request with authentication: attaches the credentials the challenge asks for,
+   * answers one 401 by fetching a fresh (or wider) token, maps other statuses to
+   * errors, and retries what may pass unless the caller retries the whole sequence.
+   */
+  private async send(req: SendRequest): Promise<Response> {
+    const attempt = async (): Promise<Response> => {
+      await this.ping(req.session, req.action, req.signal);
+      const auth = await req.session.auth;
+      let scopes = req.scopes;
+      for (let round = 0; ; round++) {
+        const authorization = req.url.origin === req.session.base.origin ? await auth.header(scopes, { registry: req.session.registry, action: req.action }) : undefined;
+        const headers: Record<string, string> = { ...req.headers };
+        if (authorization) headers.Authorization = authorization;
+        const res = await this.exchange(req.session, req.url, { method: req.method, headers, body: req.body as BodyInit | undefined, redirect: 'follow' }, req.action, req.signal);
+        if (res.status === 401 && round === 0) {
+          const wider = auth.retryAfter401(res.headers.get('www-authenticate'), scopes, Boolean(authorization));
+          if (wider) {
+            await res.arrayBuffer().catch(() => undefined);
+            scopes = wider;
+            continue;
+          }
+        }
+        if (req.ok.includes(res.status)) return res;
+        const body = req.method === 'HEAD' ? '' : await res.text().catch(() => '');
+        throw this.statusError(req.session, res, body, req.what, req.action);
+      }
+    };
+    if (!req.retry) return attempt();
+    return withRetries(this.policy, attempt, { signal: req.signal, onRetry: this.retryLogger() });
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Blobs
+
+  /** The blob's size when the repository has it, else undefined. */
+  async blobExists(repo: Repository, digest: string, opts: CallOptions = {}): Promise<number | undefined> {
+    const session = this.session(repo.registry);
+    const res = await this.send({
+      session, method: 'HEAD', url: this.repoUrl(repo, `blobs/${digest}`), scopes: this.scopes(repo, opts.access), ok: [200, 404],
+      what: `check of blob ${shortDigest(digest)}`, action: this.action(repo, opts, 'read'), signal: opts.signal, retry: true,
+    });
+    if (res.status === 404) return undefined;
+    const length = Number(res.headers.get('content-length'));
+    return Number.isFinite(length) ? length : 0;
+  }
+
+  /** PUT of the blob's bytes to an upload session opened by POST. */
+  private async finishUpload(session: Session, repo: Repository, location: string | null, blob: OciBlob, action: string, signal: AbortSignal | undefined): Promise<void> {
+    const { digest } = blob.descriptor;
+    if (!location) throw new RegistryError(`${action}: registry ${session.registry} opened an upload without a Location`, { hint: 'the registry is not following the distribution spec' });
+    const url = new URL(location, new URL(`v2/${repo.repository}/blobs/uploads/`, session.base));
+    url.searchParams.set('digest', digest);
+    const res = await this.send({
+      session, method: 'PUT', url, headers: { 'Content-Type': 'application/octet-stream' },
+      body: blob.bytes, scopes: this.scopes(repo, 'push'), ok: [201, 204], what: `upload of blob ${shortDigest(digest)}`, action, signal, retry: false,
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    const stored = res.headers.get('docker-content-digest');
+    if (stored && stored !== digest) {
+      throw new RegistryError(`${action}: registry stored blob ${shortDigest(digest)} as ${stored}`, { hint: 'the upload was corrupted on the way; try again' });
+    }
+  }
+
+  /**
+   * Monolithic upload (POST, then PUT with ?digest=), retried as a whole: a failed PUT
+   * leaves its upload session unusable, so a retry opens a new one.
+   */
+  async uploadBlob(repo: Repository, blob: OciBlob, opts: CallOptions = {}): Promise<void> {
+    const session = this.session(repo.registry);
+    const action = this.action(repo, opts, 'push to');
+    await withRetries(this.policy, async () => {
+      const start = await this.send({
+        session, method: 'POST', url: this.repoUrl(repo, 'blobs/uploads/'), scopes: this.scopes(repo, 'push'), ok: [202],
+        what: `upload of blob ${shortDigest(blob.descriptor.digest)}`, action, signal: opts.signal, retry: false,
+      });
+      await start.arrayBuffer().catch(() => undefined);
+      await this.finishUpload(session, repo, start.headers.get('location'), blob, action, opts.signal);
+    }, { signal: opts.signal, onRetry: this.retryLogger() });
+  }
+
+  /**
+   * Cross-repository mount from `from` (same registry); when the registry cannot mount
+   * (202), the upload session it opened is used to upload the bytes instead.
+   */
+  async mountBlob(repo: Repository, blob: OciBlob, from: string, opts: CallOptions = {}): Promise<BlobTransfer> {
+    const session = this.session(repo.registry);
+    const action = this.action(repo, opts, 'push to');
+    const { digest } = blob.descriptor;
+    return withRetries(this.policy, async () => {
+      const url = this.repoUrl(repo, 'blobs/uploads/');
+      url.searchParams.set('mount', digest);
+      url.searchParams.set('from', from);
+      const res = await this.send({
+        session, method: 'POST', url, scopes: [...this.scopes(repo, 'push'), `repository:${from}:pull`], ok: [201, 202],
+        what: `mount of blob ${shortDigest(digest)} from ${from}`, action, signal: opts.signal, retry: false,
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status === 201) return 'mounted' as const;
+      await this.finishUpload(session, repo, res.headers.get('location'), blob, action, opts.signal);
+      return 'uploaded' as const;
+    }, { signal: opts.signal, onRetry: this.retryLogger() });
+  }
+
+  /** The blob's bytes as a stream that fails at its end when they do not match the digest. */
+  async getBlob(repo: Repository, digest: string, opts: CallOptions = {}): Promise<{ size: number | undefined; stream: ReadableStream<Uint8Array> }> {
+    const session = this.session(repo.registry);
+    const action = this.action(repo, opts, 'pull from');
+    const res = await this.send({
+      session, method: 'GET', url: this.repoUrl(repo, `blobs/${digest}`), scopes: this.scopes(repo, opts.access), ok: [200],
+      what: `download of blob ${shortDigest(digest)}`, action, signal: opts.signal, retry: true,
+    });
+    const lengthHeader = res.headers.get('content-length');
+    const size = lengthHeader === null ? undefined : Number(lengthHeader);
+    const hash = createHash('sha256');
+    let seen = 0;
+    const verify = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        hash.update(chunk);
+        seen += chunk.byteLength;
+        controller.enqueue(chunk);
+      },
+      flush(controller) {
+        const got = `sha256:${hash.digest('hex')}`;
+        if (got !== digest) {
+          controller.error(new RegistryError(`${action}: blob ${shortDigest(digest)} arrived as ${shortDigest(got)} (${seen} bytes)`, { hint: 'the registry or a proxy changed the content; try again' }));
+        }
+      },
+    });
+    const body = res.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() });
+    return { size, stream: body.pipeThrough(verify) };
+  }
+
+  /** The whole blob, verified against its digest. */
+  async readBlob(repo: Repository, digest: string, opts: CallOptions = {}): Promise<Uint8Array> {
+    const { stream } = await this.getBlob(repo, digest, opts);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+    return Buffer.concat(chunks);
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Manifests
+
+  /** Digest, media type and size of a manifest by tag or digest; undefined when absent. */
+  async headManifest(repo: Repository, reference: string, opts: CallOptions = {}): Promise<ManifestInfo | undefined> {
+    const session = this.session(repo.registry);
+    const res = await this.send({
+      session, method: 'HEAD', url: this.repoUrl(repo, `manifests/${reference}`), headers: { Accept: MANIFEST_ACCEPT }, scopes: this.scopes(repo, opts.access),
+      ok: [200, 404], what: `check of manifest ${reference}`, action: this.action(repo, opts, 'read'), signal: opts.signal, retry: true,
+    });
+    if (res.status === 404) return undefined;
+    const digest = res.headers.get('docker-content-digest');
+    if (!digest) {
+      // Not every registry says; the bytes do.
+      const m = await this.getManifest(repo, reference, opts);
+      return { digest: m.digest, mediaType: m.mediaType, size: m.size };
+    }
+    return { digest, mediaType: res.headers.get('content-type') ?? '', size: Number(res.headers.get('content-length') ?? 0) };
+  }
+
+  /** The manifest's exact bytes; by digest they are checked against it. */
+  async getManifest(repo: Repository, reference: string, opts: CallOptions = {}): Promise<Manifest> {
+    const session = this.session(repo.registry);
+    const action = this.action(repo, opts, 'pull from');
+    const res = await this.send({
+      session, method: 'GET', url: this.repoUrl(repo, `manifests/${reference}`), headers: { Accept: MANIFEST_ACCEPT }, scopes: this.scopes(repo, opts.access),
+      ok: [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true,
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    const digest = sha256Digest(bytes);
+    if (reference.startsWith('sha256:') && digest !== reference) {
+      throw new RegistryError(`${action}: manifest ${shortDigest(reference)} arrived as ${shortDigest(digest)}`, { hint: 'the registry or a proxy changed the content' });
+    }
+    return { digest, mediaType: res.headers.get('content-type') ?? '', size: bytes.byteLength, bytes };
+  }
+
+  /** Stores a manifest under a tag or its digest; returns its digest, checked against the registry's. */
+  async putManifest(repo: Repository, reference: string, bytes: Uint8Array, mediaType: string, opts: CallOptions = {}): Promise<string> {
+    const session = this.session(repo.registry);
+    const action = this.action(repo, opts, 'push to');
+    const digest = sha256Digest(bytes);
+    const res = await this.send({
+      session, method: 'PUT', url: this.repoUrl(repo, `manifests/${reference}`), headers: { 'Content-Type': mediaType }, body: bytes,
+      scopes: this.scopes(repo, 'push'), ok: [200, 201, 202, 204], what: `manifest PUT ${reference.startsWith('sha256:') ? shortDigest(reference) : reference}`, action, signal: opts.signal, retry: true,
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    const stored = res.headers.get('docker-content-digest');
+    if (stored && stored !== digest) {
+      throw new RegistryError(`${action}: registry stored manifest ${reference} as ${stored}, not ${digest}`, { hint: 'the registry rewrote the manifest; it cannot keep digests' });
+    }
+    return digest;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Tags
+
+  /** Every tag of the repository, following Link pagination; [] when the repository is unknown. */
+  async listTags(repo: Repository, opts: CallOptions & { readonly pageSize?: number } = {}): Promise<string[]> {
+    const session = this.session(repo.registry);
+    const action = this.action(repo, opts, 'list tags of');
+    const tags: string[] = [];
+    let url: URL | undefined = this.repoUrl(repo, 'tags/list');
+    url.searchParams.set('n', String(opts.pageSize ?? 1000));
+    for (let page = 0; url && page < 10_000; page++) {
+      const res: Response = await this.send({
+        session, method: 'GET', url, scopes: this.scopes(repo, opts.access), ok: [200, 404], what: 'tag list', action, signal: opts.signal, retry: true,
+      });
+      const text = await res.text();
+      if (res.status === 404) return tags;
+      let body: { tags?: unknown };
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        throw new RegistryError(`${action}: the tag list is not JSON`, { hint: 'the registry is not following the distribution spec' });
+      }
+      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(res.headers.get('link') ?? '')?.[1];
+      url = next ? new URL(next, url) : undefined;
+    }
+    return tags;
+  }
+}

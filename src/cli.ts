@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerCleanCommands } from './commands/clean.ts';
 import { registerImageCommands } from './commands/image.ts';
+import { registerPublishCommands } from './commands/publish.ts';
 import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
@@ -27,6 +28,7 @@ function program(): Command {
     });
   registerBuildCommands(cli, runtime);
   registerImageCommands(cli, runtime);
+  registerPublishCommands(cli, runtime);
   registerReleaseCommands(cli, runtime);
   registerCleanCommands(cli, runtime);
   return cli;

@@ -10,7 +10,7 @@ import { type ImageOptions, type ImageState, imageTasks, newImageState, platform
 import { runTasks } from '../tasks/run.ts';
 import { type BuildFlags, type Runtime, addBuildOptions, collect, resolveBuild } from './common.ts';
 
-interface ImageFlags extends BuildFlags {
+export interface ImageFlags extends BuildFlags {
   dockerfile?: string;
   context?: string;
   output: string;
@@ -35,7 +35,7 @@ function parseBuildArgs(values: readonly string[] = []): Record<string, string> 
   return args;
 }
 
-async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise<{ opts: ImageOptions; epochFrom: string }> {
+export async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise<{ opts: ImageOptions; epochFrom: string }> {
   const build = await resolveBuild(flags, runtime);
   const { epoch, from } = await resolveSourceDateEpoch(build.root);
   return {
@@ -79,16 +79,21 @@ function table(rows: readonly string[][]): string {
   return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
 }
 
-export function registerImageCommands(cli: Command, runtime: Runtime): void {
-  addBuildOptions(cli.command('image'))
-    .description('compile, then assemble the multi-arch OCI image (deterministic) into an OCI layout')
+/** Options of every command that assembles the image (image, push, publish). */
+export function addImageOptions(cmd: Command): Command {
+  return addBuildOptions(cmd)
     .option('--dockerfile <file>', 'Dockerfile to assemble (default: Dockerfile in the project root)')
     .option('--context <dir>', 'build context that ADD/COPY sources are read from (default: the directory holding --bin-dir)')
     .option('--output <dir>', 'OCI layout directory to write', '_output/oci')
     .option('--tag <tag>', 'tag in the layout (default: the version, e.g. 3.10)')
     .option('--build-arg <name=value>', 'Dockerfile build argument, repeatable (ARCH and TARGET* are set per arch)', collect)
     .option('--source-url <url>', 'org.opencontainers.image.source annotation', DEFAULT_SOURCE_URL)
-    .option('--json', 'print the result as JSON on stdout')
+    .option('--json', 'print the result as JSON on stdout');
+}
+
+export function registerImageCommands(cli: Command, runtime: Runtime): void {
+  addImageOptions(cli.command('image'))
+    .description('compile, then assemble the multi-arch OCI image (deterministic) into an OCI layout')
     .action(async (flags: ImageFlags) => {
       const { opts, epochFrom } = await resolveImage(flags, runtime);
       const state = newImageState();

@@ -23,6 +23,8 @@ export interface PushOptions {
   readonly onProgress?: (event: PushEvent) => void;
   /** Blob transfers at once. Default 4. */
   readonly concurrency?: number;
+  /** false: push the images only, not the index that lists them (per-arch pushes by digest). */
+  readonly withIndex?: boolean;
 }
 
 export type BlobStatus = 'uploaded' | 'skipped' | 'mounted';
@@ -302,6 +304,10 @@ export class IndexPush {
     if (!this.checked) throw new Error('IndexPush.finish before checkTags');
     if (this.unchanged) return;
     const { descriptor, bytes } = this.built.index;
+    if (this.opts.withIndex === false) {
+      if (this.toWrite.length > 0) throw new Error('IndexPush: tags need the index');
+      return;
+    }
     if (await this.indexPresent()) {
       this.indexStatus = 'present';
     } else {

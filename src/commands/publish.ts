@@ -1,0 +1,239 @@
+/**
+ * push / publish: the whole pipeline (builder → bin → run each binary → image → layout →
+ * registry), and index: joining per-arch images pushed by digest into one tagged index,
+ * for release jobs that build one arch per runner.
+ */
+import type { Command } from 'commander';
+import { PauseBuildError } from '../errors.ts';
+import { report } from '../github.ts';
+import { buildIndex } from '../oci/index.ts';
+import type { BuiltIndex } from '../oci/types.ts';
+import { platformFor, platformString } from '../platforms.ts';
+import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveRevision, resolveSourceDateEpoch, resolveVersion } from '../project.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { fetchImage } from '../registry/pull.ts';
+import type { PushResult } from '../registry/push.ts';
+import { type Repository, formatRepository, parseRepository, pinnedReference } from '../registry/reference.ts';
+import { imageTasks, newImageState } from '../tasks/image.ts';
+import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
+import { runTasks } from '../tasks/run.ts';
+import { type Runtime, collect } from './common.ts';
+import { type ImageFlags, addImageOptions, resolveImage } from './image.ts';
+import { type RegistryFlags, addRegistryOptions, registryClientFromFlags } from './registry-options.ts';
+import path from 'node:path';
+
+interface PublishFlags extends ImageFlags, RegistryFlags {
+  registry?: string;
+  latest?: boolean;
+  perArchTags?: boolean;
+  force?: boolean;
+  mountFrom?: string[];
+  byDigest?: boolean;
+}
+
+function targetOf(registry: string | undefined): Repository {
+  if (!registry) {
+    throw new PauseBuildError('no registry given', { hint: 'pass --registry HOST[:PORT]/REPO, e.g. --registry registry.example/k8s/pause' });
+  }
+  const repo = parseRepository(registry);
+  return repo;
+}
+
+function addPublishOptions(cmd: Command): Command {
+  return addRegistryOptions(addImageOptions(cmd))
+    .option('--registry <repo>', 'repository to push to: HOST[:PORT]/REPO (e.g. registry.example/k8s/pause)')
+    .option('--latest', 'also tag latest (refused for a prerelease)')
+    .option('--per-arch-tags', 'also tag each arch as <tag>-linux-<arch>, like the upstream Makefile')
+    .option('--force', 'move tags that already hold another digest')
+    .option('--mount-from <repo>', 'repository on the same registry to mount existing blobs from; repeatable', collect)
+    .option('--by-digest', 'push each arch image without any tag or index and print its digest (for `pause-build index`)');
+}
+
+function tagsFor(flags: PublishFlags, versionTag: string, prerelease: boolean): string[] {
+  const tag = flags.tag ?? versionTag;
+  if (flags.latest && prerelease) {
+    throw new PauseBuildError(`--latest refused: ${versionTag} is a prerelease`, { hint: 'drop --latest; a prerelease is never latest' });
+  }
+  return flags.latest ? [tag, 'latest'] : [tag];
+}
+
+interface Outcome {
+  readonly version: string;
+  readonly repository: string;
+  readonly digest: string;
+  readonly reference: string;
+  readonly tags: readonly string[];
+  readonly unchanged: boolean;
+  readonly images: readonly { arch: string; platform: string; digest: string; size: number }[];
+  readonly blobs?: PushResult['blobs'];
+}
+
+function print(outcome: Outcome, json: boolean | undefined): void {
+  if (json) {
+    process.stdout.write(`${JSON.stringify(outcome, null, 2)}\n`);
+    return;
+  }
+  const rows = [['PLATFORM', 'DIGEST', 'SIZE (compressed)'], ...outcome.images.map((i) => [i.platform, i.digest, formatBytes(i.size)])];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  const table = rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n');
+  const lines = [
+    `index      ${outcome.digest}`,
+    `pinned     ${outcome.reference}`,
+    ...(outcome.tags.length ? [`tags       ${outcome.tags.map((t) => `${outcome.repository}:${t}`).join(' ')}`] : []),
+    ...(outcome.unchanged ? ['unchanged  every tag already held this digest: nothing was uploaded'] : []),
+  ];
+  process.stdout.write(`${lines.join('\n')}\n\n${table}\n`);
+}
+
+async function reportToActions(title: string, outcome: Outcome): Promise<void> {
+  await report({
+    title,
+    version: outcome.version,
+    image: outcome.repository,
+    digest: outcome.digest,
+    tags: outcome.tags.map((t) => `${outcome.repository}:${t}`),
+    platforms: outcome.images.map((i) => ({ platform: i.platform, digest: i.digest, size: i.size })),
+  });
+}
+
+function outcomeOf(version: string, result: PushResult): Outcome {
+  return {
+    version,
+    repository: result.repository,
+    digest: result.digest,
+    reference: result.reference,
+    tags: result.tags.map((t) => t.tag),
+    unchanged: result.unchanged,
+    images: result.images.map((i) => ({ arch: i.arch, platform: i.platform, digest: i.digest, size: i.compressedSize })),
+    blobs: result.blobs,
+  };
+}
+
+async function withClient<T>(flags: RegistryFlags, runtime: Runtime, fn: (client: RegistryClient) => Promise<T>): Promise<T> {
+  const client = await registryClientFromFlags(flags, runtime);
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
+  const target = targetOf(flags.registry);
+  const { opts } = await resolveImage(flags, runtime);
+  const tags = flags.byDigest ? [] : tagsFor(flags, opts.version.tag, opts.version.prerelease);
+  if (flags.byDigest && (flags.latest || flags.perArchTags || flags.tag)) {
+    throw new PauseBuildError('--by-digest pushes no tags', { hint: 'drop --tag, --latest and --per-arch-tags; tag with `pause-build index`' });
+  }
+  await withClient(flags, runtime, async (client) => {
+    const image = newImageState();
+    const pushState: PushState = {};
+    const built = (): BuiltIndex => image.built!;
+    await runTasks(
+      [
+        ...imageTasks(opts, image),
+        ...pushTasks(
+          {
+            client,
+            target,
+            built,
+            options: { tags, perArchTags: flags.perArchTags, force: flags.force, mountFrom: flags.mountFrom, signal: runtime.signal, withIndex: !flags.byDigest },
+          },
+          pushState,
+        ),
+      ],
+      { quiet: flags.quiet, json: flags.json, debug: runtime.debug() },
+    );
+    const result = pushState.result!;
+    const outcome = outcomeOf(opts.version.tag, result);
+    if (flags.byDigest) {
+      // One line per arch: what `pause-build index --from` takes.
+      if (flags.json) process.stdout.write(`${JSON.stringify({ version: outcome.version, repository: outcome.repository, images: outcome.images }, null, 2)}\n`);
+      else for (const i of outcome.images) process.stdout.write(`${i.digest}\t${i.platform}\n`);
+      const only = outcome.images.length === 1 ? outcome.images[0]! : undefined;
+      await reportToActions(`pause ${outcome.version} ${only ? only.platform : ''} pushed by digest`, {
+        ...outcome,
+        digest: only ? only.digest : outcome.digest,
+        reference: only ? pinnedReference(target, only.digest) : outcome.reference,
+      });
+      return;
+    }
+    print(outcome, flags.json);
+    await reportToActions(`pause ${outcome.version} published`, outcome);
+  });
+}
+
+interface IndexFlags extends RegistryFlags {
+  from?: string[];
+  registry?: string;
+  tag?: string;
+  latest?: boolean;
+  force?: boolean;
+  version?: string;
+  revision?: string;
+  root?: string;
+  sourceUrl: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+async function joinIndex(flags: IndexFlags, runtime: Runtime): Promise<void> {
+  const target = targetOf(flags.registry);
+  const digests = (flags.from ?? []).flatMap((d) => d.split(/[\s,]+/)).filter(Boolean);
+  if (digests.length === 0) throw new PauseBuildError('no images to join', { hint: 'pass --from sha256:… once per arch (the digests `publish --by-digest` printed)' });
+  for (const d of digests) {
+    if (!/^sha256:[0-9a-f]{64}$/.test(d)) throw new PauseBuildError(`--from ${d} is not a sha256 digest`, { hint: 'give digests as sha256:<64 hex>' });
+  }
+  const root = path.resolve(flags.root ?? PACKAGE_ROOT);
+  const version = await resolveVersion(root, flags.version);
+  const revision = await resolveRevision(root, flags.revision);
+  const { epoch } = await resolveSourceDateEpoch(root);
+  const tags = tagsFor({ ...flags, tag: flags.tag } as PublishFlags, version.tag, version.prerelease);
+  await withClient(flags, runtime, async (client) => {
+    let built: BuiltIndex | undefined;
+    const pushState: PushState = {};
+    await runTasks(
+      [
+        {
+          title: `Reading ${digests.length} image${digests.length === 1 ? '' : 's'} from ${formatRepository(target)}`,
+          task: async (_ctx, task) => {
+            const images = await Promise.all(digests.map((d) => fetchImage(client, target, d, { signal: runtime.signal, action: `index from ${formatRepository(target)}`, access: 'push' })));
+            // The same annotations as a one-shot publish of this commit, so the digests agree.
+            built = buildIndex(images, { version: version.tag, revision, source: flags.sourceUrl, epoch });
+            task.title = `Index ${built.index.descriptor.digest} (${built.images.map((i) => platformString(platformFor(i.arch))).join(', ')})`;
+          },
+        },
+        ...pushTasks({ client, target, built: () => built!, options: { tags, force: flags.force, signal: runtime.signal } }, pushState),
+      ],
+      { quiet: flags.quiet, json: flags.json, debug: runtime.debug() },
+    );
+    const outcome = outcomeOf(version.tag, pushState.result!);
+    print(outcome, flags.json);
+    await reportToActions(`pause ${outcome.version} published`, outcome);
+  });
+}
+
+export function registerPublishCommands(cli: Command, runtime: Runtime): void {
+  addPublishOptions(cli.command('publish'))
+    .description('the whole pipeline: builder, compile, verify and run each arch, assemble, push to --registry (the index last, then tags)')
+    .action((flags: PublishFlags) => publish(flags, runtime));
+
+  addPublishOptions(cli.command('push'))
+    .description('same as publish (the name upstream Makefile users know from `make all-push`)')
+    .action((flags: PublishFlags) => publish(flags, runtime));
+
+  addRegistryOptions(cli.command('index'))
+    .description('join per-arch images pushed with `publish --by-digest` into one index, push it and tag it')
+    .option('--from <digest>', 'per-arch manifest digest; repeatable or comma/space-separated', collect)
+    .option('--registry <repo>', 'repository holding the images: HOST[:PORT]/REPO')
+    .option('--tag <tag>', 'tag for the index (default: the version)')
+    .option('--latest', 'also tag latest (refused for a prerelease)')
+    .option('--force', 'move tags that already hold another digest')
+    .option('--version <version>', 'version (default: VERSION file, else nearest git tag)')
+    .option('--revision <rev>', 'revision annotation (default: git describe)')
+    .option('--root <dir>', 'project root holding VERSION')
+    .option('--source-url <url>', 'org.opencontainers.image.source annotation', DEFAULT_SOURCE_URL)
+    .option('--json', 'print the result as JSON on stdout')
+    .option('-q, --quiet', 'print only results')
+    .action((flags: IndexFlags) => joinIndex(flags, runtime));
+}

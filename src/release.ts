@@ -4,6 +4,7 @@
  * the plan that `release` prints and, with --yes, carries out (src/tasks/release.ts).
  */
 import { PauseBuildError } from './errors.ts';
+import { formatRepository, parseRepository } from './registry/reference.ts';
 import {
   type Bump,
   type Version,
@@ -19,8 +20,6 @@ import {
 } from './version.ts';
 
 /** The image's name under a registry, as upstream's Makefile names it: $(REGISTRY)/pause. */
-export const IMAGE_NAME = 'pause';
-
 /**
  * Lists the tags of a repository (e.g. `registry.k8s.io/pause`) in a registry. Provided by
  * the registry client; see `registryTagLister` in src/commands/release.ts.
@@ -102,8 +101,9 @@ export interface ReleasePlan {
   readonly pushRemote?: string;
 }
 
+/** The repository as `publish --registry` takes it (HOST[:PORT]/REPO), checked and normalised. */
 export function imageRepository(registry: string): string {
-  return `${registry.replace(/\/+$/, '')}/${IMAGE_NAME}`;
+  return formatRepository(parseRepository(registry));
 }
 
 /** `## 3.11 - 2025-11-26` and one bullet per commit subject. */

@@ -80,14 +80,14 @@ describe('planRelease (pure)', () => {
   }
 
   test('with a registry: image references, and its tags count as released', () => {
-    const plan = planRelease(input({ registry: 'registry.example/k8s/', registryTags: ['3.10', 'latest', 'sha256-abc', '3.10-linux-amd64'] }));
+    const plan = planRelease(input({ registry: 'registry.example/k8s/pause', registryTags: ['3.10', 'latest', 'sha256-abc', '3.10-linux-amd64'] }));
     assert.equal(plan.image, 'registry.example/k8s/pause');
     assert.deepEqual(plan.images, ['registry.example/k8s/pause:3.11', 'registry.example/k8s/pause:latest']);
     assert.throws(
-      () => planRelease(input({ registry: 'registry.example', registryTags: ['3.11', '3.12'] })),
+      () => planRelease(input({ registry: 'registry.example/pause', registryTags: ['3.11', '3.12'] })),
       refusal(/^3\.11 is lower than the released 3\.12 \(registry\.example\/pause:3\.12\)$/),
     );
-    assert.throws(() => planRelease(input({ registry: 'registry.example', registryTags: ['3.11'] })), refusal(/^3\.11 is already released \(registry\.example\/pause:3\.11\)$/));
+    assert.throws(() => planRelease(input({ registry: 'registry.example/pause', registryTags: ['3.11'] })), refusal(/^3\.11 is already released \(registry\.example\/pause:3\.11\)$/));
   });
 
   test('a release below a greater prerelease elsewhere is still latest; a release below a greater release is refused', () => {
@@ -118,7 +118,7 @@ describe('planRelease (pure)', () => {
   });
 
   test('formatPlan says what would happen, and that nothing changed', () => {
-    const text = formatPlan(planRelease(input({ registry: 'r.example', registryTags: [] })), false);
+    const text = formatPlan(planRelease(input({ registry: 'r.example/pause', registryTags: [] })), false);
     assert.match(text, /^Release plan for 3\.11 \(nothing changed; run again with --yes to carry it out\)$/m);
     assert.match(text, /^ {2}git tag +v3\.11 \(annotated, on a new commit "Release 3\.11"\)$/m);
     assert.match(text, /^ {2}registry +r\.example\/pause:3\.11, r\.example\/pause:latest$/m);
@@ -213,7 +213,8 @@ describe('pause-build release in a git repository', () => {
       [['3.x', '--yes'], /^error: invalid version "3\.x" — /],
       [['--bump', 'sideways', '--yes'], /^error: invalid bump "sideways" — /],
       [['--bump', 'minor', '3.12', '--yes'], /^error: --bump minor and the version 3\.12 were both given — /],
-      [['--registry', 'registry.example', '--bump', 'minor', '--yes'], /^error: cannot list the tags of registry\.example\/pause: the registry client is not wired into release yet — /],
+      [['--registry', '127.0.0.1:9/pause', '--insecure-registry', '127.0.0.1:9', '--bump', 'minor', '--yes'], /^error: .*127\.0\.0\.1:9.* unreachable/],
+      [['--registry', 'Not A Repo', '--bump', 'minor'], /^error: .*Not A Repo/],
     ];
     // Refusals change nothing, so they can run side by side.
     const results = await Promise.all(cases.map(([args]) => cli(...args)));
@@ -299,18 +300,18 @@ describe('pause-build release in a git repository', () => {
     assert.doesNotMatch(remoteTags, /refs\/tags\/v3\.11$/m, 'only the new tag is pushed');
   });
 
-  test('registry tags from the seam are checked (in process, with a stand-in lister)', async () => {
+  test('registry tags are checked (in process, with a stand-in lister)', async () => {
     const listed: string[] = [];
     const listRegistryTags = async (repository: string) => {
       listed.push(repository);
       return ['3.12', 'latest'];
     };
     await assert.rejects(
-      gatherPlan({ dir: repo.dir, request: { bump: 'minor' }, registry: 'registry.example/k8s', env: DATE_ENV }, { listRegistryTags }),
+      gatherPlan({ dir: repo.dir, request: { bump: 'minor' }, registry: 'registry.example/k8s/pause', env: DATE_ENV }, { listRegistryTags }),
       refusal(/^3\.12 is already released \(registry\.example\/k8s\/pause:3\.12\)$/),
     );
     assert.deepEqual(listed, ['registry.example/k8s/pause']);
-    const { plan } = await gatherPlan({ dir: repo.dir, request: { version: '3.13' }, registry: 'registry.example/k8s', env: DATE_ENV }, { listRegistryTags });
+    const { plan } = await gatherPlan({ dir: repo.dir, request: { version: '3.13' }, registry: 'registry.example/k8s/pause', env: DATE_ENV }, { listRegistryTags });
     assert.deepEqual(plan.images, ['registry.example/k8s/pause:3.13', 'registry.example/k8s/pause:latest']);
     // Without --registry the lister is not asked.
     await gatherPlan({ dir: repo.dir, request: { bump: 'minor' }, env: DATE_ENV }, { listRegistryTags });

@@ -1,25 +1,26 @@
 /** release: plan (default) or carry out (--yes) a version bump, changelog, commit and tag. */
 import type { Command } from 'commander';
-import { PauseBuildError } from '../errors.ts';
 import { report } from '../github.ts';
 import { type ListRegistryTags, type ReleasePlan, formatPlan } from '../release.ts';
 import { type ReleaseDeps, type ReleaseResult, checkCanRelease, gatherPlan, releaseTasks } from '../tasks/release.ts';
 import { runTasks } from '../tasks/run.ts';
+import { parseRepository } from '../registry/reference.ts';
 import type { Runtime } from './common.ts';
+import { type RegistryFlags, addRegistryOptions, registryClientFromFlags } from './registry-options.ts';
 
-/**
- * SEAM(registry): lists the tags of `<registry>/pause` for `release --registry`, so that a
- * version already pushed (but not tagged in git) is not released again. To be wired to
- * the registry client in src/registry/ (its tag listing, with its credential handling).
- * Until then `release --registry` stops with this error and changes nothing.
- */
-export const registryTagLister: ListRegistryTags = async (repository) => {
-  throw new PauseBuildError(`cannot list the tags of ${repository}: the registry client is not wired into release yet`, {
-    hint: 'run without --registry (git tags are still checked)',
-  });
-};
+/** Tags of the repository through the registry client, with the command's registry options. */
+function registryTagLister(flags: RegistryFlags, runtime: Runtime): ListRegistryTags {
+  return async (repository, { signal }) => {
+    const client = await registryClientFromFlags(flags, runtime);
+    try {
+      return await client.listTags(parseRepository(repository), { signal, action: `list tags of ${repository}` });
+    } finally {
+      await client.close();
+    }
+  };
+}
 
-interface ReleaseFlags {
+interface ReleaseFlags extends RegistryFlags {
   bump?: string;
   preid?: string;
   registry?: string;
@@ -30,14 +31,13 @@ interface ReleaseFlags {
   quiet?: boolean;
 }
 
-export function registerReleaseCommands(cli: Command, runtime: Runtime, deps: ReleaseDeps = { listRegistryTags: registryTagLister }): void {
-  cli
-    .command('release')
+export function registerReleaseCommands(cli: Command, runtime: Runtime, deps?: ReleaseDeps): void {
+  addRegistryOptions(cli.command('release'))
     .description('plan a release (default) or, with --yes, write VERSION and CHANGELOG.md, commit "Release <version>" and tag v<version>')
     .argument('[version]', 'the version to release, e.g. 3.11 or 3.11.0-rc.0 (instead of --bump)')
     .option('--bump <kind>', 'next version from the current one: patch, minor, major or prerelease')
     .option('--preid <id>', 'prerelease identifier for --bump prerelease (default: rc)')
-    .option('--registry <registry>', 'also refuse versions already in <registry>/pause, and name the image tags')
+    .option('--registry <repo>', 'image repository HOST[:PORT]/REPO: also refuse versions already tagged there, and name the image tags')
     .option('--push-tag [remote]', 'push the new tag (default remote: origin; write the version before it)')
     .option('-y, --yes', 'carry the plan out (without it, nothing is changed)')
     .option('--json', 'print the plan (and the result) as JSON')
@@ -53,7 +53,7 @@ export function registerReleaseCommands(cli: Command, runtime: Runtime, deps: Re
           ...(pushRemote ? { pushRemote } : {}),
           signal: runtime.signal,
         },
-        deps,
+        deps ?? { listRegistryTags: registryTagLister(flags, runtime) },
       );
       const result: ReleaseResult = {};
       if (flags.yes) {

@@ -31,22 +31,22 @@ describe('Makefile: each target is one command', () => {
     [['all-container'], 'pause-build image'],
     [['container'], 'pause-build image --arch amd64'],
     [['bin'], 'pause-build bin --arch amd64'],
-    [['push', 'REGISTRY=registry.example/k8s'], 'pause-build push --arch amd64 --registry registry.example/k8s'],
-    [['all-push', 'REGISTRY=registry.example/k8s'], 'pause-build push --registry registry.example/k8s'],
+    [['push', 'REGISTRY=registry.example/k8s'], 'pause-build push --arch amd64 --by-digest --registry registry.example/k8s/pause'],
+    [['all-push', 'REGISTRY=registry.example/k8s'], 'pause-build push --registry registry.example/k8s/pause'],
     [['test'], 'npm test'],
     [['clean'], 'pause-build clean'],
     // ARCH picks the one arch of bin, container and push; all-* ignore it.
     [['bin', 'ARCH=arm64'], 'pause-build bin --arch arm64'],
     [['container', 'ARCH=s390x'], 'pause-build image --arch s390x'],
-    [['push', 'ARCH=ppc64le', 'REGISTRY=r.example'], 'pause-build push --arch ppc64le --registry r.example'],
+    [['push', 'ARCH=ppc64le', 'REGISTRY=r.example'], 'pause-build push --arch ppc64le --by-digest --registry r.example/pause'],
     [['all-container', 'ARCH=arm64'], 'pause-build image'],
-    [['all-push', 'ARCH=arm64', 'REGISTRY=r.example'], 'pause-build push --registry r.example'],
+    [['all-push', 'ARCH=arm64', 'REGISTRY=r.example'], 'pause-build push --registry r.example/pause'],
     // TAG becomes --version.
     [['bin', 'TAG=3.11'], 'pause-build bin --arch amd64 --version 3.11'],
     [['all', 'TAG=3.11.0-rc.0'], 'pause-build image --version 3.11.0-rc.0'],
     [['container', 'TAG=3.11', 'ARCH=arm'], 'pause-build image --arch arm --version 3.11'],
-    [['push', 'TAG=3.11', 'ARCH=arm64', 'REGISTRY=r.example'], 'pause-build push --arch arm64 --version 3.11 --registry r.example'],
-    [['all-push', 'TAG=3.11', 'REGISTRY=r.example'], 'pause-build push --version 3.11 --registry r.example'],
+    [['push', 'TAG=3.11', 'ARCH=arm64', 'REGISTRY=r.example'], 'pause-build push --arch arm64 --by-digest --version 3.11 --registry r.example/pause'],
+    [['all-push', 'TAG=3.11', 'REGISTRY=r.example'], 'pause-build push --version 3.11 --registry r.example/pause'],
   ];
   for (const [args, expected] of table) {
     test(`make ${args.join(' ') || '(default)'} → ${expected}`, async () => {
@@ -55,11 +55,11 @@ describe('Makefile: each target is one command', () => {
   }
 
   test('REGISTRY, TAG and ARCH are read from the environment too', async () => {
-    assert.deepEqual(await make(['push'], { REGISTRY: 'env.example', TAG: '3.12', ARCH: 'arm' }), ['pause-build push --arch arm --version 3.12 --registry env.example']);
+    assert.deepEqual(await make(['push'], { REGISTRY: 'env.example', TAG: '3.12', ARCH: 'arm' }), ['pause-build push --arch arm --by-digest --version 3.12 --registry env.example/pause']);
   });
 
   test('without REGISTRY, push ends with a bare --registry, so pause-build stops with "argument missing"', async () => {
-    assert.deepEqual(await make(['push']), ['pause-build push --arch amd64 --registry']);
+    assert.deepEqual(await make(['push']), ['pause-build push --arch amd64 --by-digest --registry']);
   });
 
   test('every recipe is a single line (no logic in the Makefile)', async () => {

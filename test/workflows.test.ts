@@ -118,7 +118,7 @@ describe('workflows', () => {
       assert.equal(job.env?.REGISTRY_USERNAME, '${{ secrets.REGISTRY_USERNAME }}');
       assert.equal(job.env?.REGISTRY_PASSWORD, '${{ secrets.REGISTRY_PASSWORD }}');
       assert.match(runs(job), /printf '%s' "\$REGISTRY_PASSWORD" \|\s+npx pause-build \w+ /, 'the password goes to stdin');
-      assert.match(runs(job), /--registry "\$REGISTRY" --username "\$REGISTRY_USERNAME" --password-stdin/);
+      assert.match(runs(job), /--registry "\$REGISTRY\/pause" --username "\$REGISTRY_USERNAME" --password-stdin/);
       assert.doesNotMatch(runs(job), /--password[ =]/);
       for (const s of job.steps.filter((x) => x.uses?.startsWith('actions/checkout@'))) assert.equal(s.with?.['persist-credentials'], false);
     }

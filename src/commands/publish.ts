@@ -224,7 +224,7 @@ export function registerPublishCommands(cli: Command, runtime: Runtime): void {
 
   addRegistryOptions(cli.command('index'))
     .description('join per-arch images pushed with `publish --by-digest` into one index, push it and tag it')
-    .option('--from <digest>', 'per-arch manifest digest; repeatable or comma/space-separated', collect)
+    .option('--from <digest...>', 'per-arch manifest digests (as `publish --by-digest` prints them); repeatable, or several after one --from')
     .option('--registry <repo>', 'repository holding the images: HOST[:PORT]/REPO')
     .option('--tag <tag>', 'tag for the index (default: the version)')
     .option('--latest', 'also tag latest (refused for a prerelease)')

@@ -65,6 +65,15 @@ describe('pause-build bin', () => {
     assert.deepEqual(await leftoverContainers('docker', docker.env), []);
   });
 
+  it('builds the opt-in riscv64 and runs it under qemu', async () => {
+    const binDir = path.join(dir, 'riscv64');
+    const r = await runCli(['bin', '--engine', 'podman', '--arch', 'riscv64', '--version', '3.10', '--revision', 'rv', '--bin-dir', binDir]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.match(r.stderr, /riscv64: .* ELF ok.*, runs \(qemu\)/);
+    const bytes = await readFile(path.join(binDir, 'pause-linux-riscv64'));
+    assert.deepEqual(elfProblems(parseElf(bytes), platformFor('riscv64')), []);
+  });
+
   it('reuses the builder image while its Dockerfile is unchanged', async () => {
     const r = await runCli(['builder', '--engine', 'podman', '--base', 'localhost/debian:bookworm-slim']);
     assert.equal(r.exitCode, 0, r.stderr);

@@ -13,6 +13,7 @@ import { execa } from 'execa';
 import { DEFAULT_ARCHES, platformFor } from '../../src/platforms.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { runCli } from '../support/cli.ts';
+import { actionsStep } from '../support/actions.ts';
 import { runner } from '../support/emulate.ts';
 import { ensureBuilder } from '../support/engines.ts';
 import { type TestRegistry, skopeo, startRegistry } from '../support/registry.ts';
@@ -147,6 +148,29 @@ describe('publish to a plain registry', () => {
     assert.equal(JSON.parse(joined.stdout).digest, published.digest);
     const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${plain.host}/sharded/pause:3.10`]);
     assert.equal(sha256(raw.stdout), published.digest);
+  });
+});
+
+describe('publish in GitHub Actions (simulated runner)', () => {
+  it('sets the digest, tags, version and image outputs and writes a summary row per arch', async () => {
+    const step = await actionsStep({ GITHUB_REF: 'refs/tags/v3.10', GITHUB_REF_NAME: 'v3.10' });
+    try {
+      const r = await runCli(publishArgs(plain, 'actions/pause', ['--json']), { env: step.env });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(JSON.parse(r.stdout).digest, published.digest, 'stdout is still plain JSON');
+      const out = await step.outputs();
+      assert.equal(out.digest, published.digest);
+      assert.equal(out.version, '3.10');
+      assert.equal(out.image, `${plain.host}/actions/pause`);
+      assert.deepEqual(out.tags!.split('\n'), [`${plain.host}/actions/pause:3.10`]);
+      const summary = await step.summary();
+      for (const image of published.images) {
+        assert.match(summary, new RegExp(`\\| ${image.platform.replace(/\//g, '\\/')} \\| \`?${image.digest}`), `no row for ${image.platform}`);
+      }
+      assert.match(r.stderr, /^::group::/m, 'no log groups');
+    } finally {
+      await step.remove();
+    }
   });
 });
 

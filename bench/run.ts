@@ -47,6 +47,8 @@ function options() {
 }
 
 const started = performance.now();
+/** Set on SIGINT/SIGTERM: failures after it are the interrupt's doing and not reported. */
+let interrupted = false;
 
 function log(line: string): void {
   process.stderr.write(`bench [${((performance.now() - started) / 1000).toFixed(0).padStart(3)} s] ${line}\n`);
@@ -67,7 +69,6 @@ async function main(): Promise<number> {
   await mustRun('tsc -p tsconfig.build.json', process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
   const tag = (await resolveVersion(ROOT)).tag;
   const bench = await Bench.create(tag);
-  let interrupted = false;
   const stop = (signal: NodeJS.Signals) => {
     if (interrupted) process.exit(130);
     interrupted = true;
@@ -129,6 +130,6 @@ async function main(): Promise<number> {
 try {
   process.exitCode = await main();
 } catch (e) {
-  process.stderr.write(`bench: ${(e as Error).message}\n`);
-  process.exitCode = 1;
+  if (!interrupted) process.stderr.write(`bench: ${(e as Error).message}\n`);
+  process.exitCode = interrupted ? 130 : 1;
 }

@@ -107,12 +107,13 @@ describe('publish to a plain registry', () => {
     assert.ok(stopSeconds < 9, `podman stop took ${stopSeconds}s`);
   });
 
-  it('publishing the same commit again uploads nothing', async () => {
+  it('publishing the same commit again compiles nothing and uploads nothing', async () => {
     const before = await plain.count('POST', /\/blobs\/uploads\//);
     const puts = await plain.count('PUT', /./);
     const r = await runCli(publishArgs(plain, 'k8s/pause'));
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /unchanged {2}every tag already held this digest/);
+    assert.equal((r.stderr.match(/ELF ok \(cached\)/g) ?? []).length, 5, 'an arch was compiled again');
     assert.equal(await plain.count('POST', /\/blobs\/uploads\//), before);
     assert.equal(await plain.count('PUT', /./), puts);
   });

@@ -3,7 +3,7 @@
  * on loopback with a config and storage of its own (never the package's default
  * config), optionally with TLS from a test CA, htpasswd users, or bearer tokens from
  * a small token server written here. Also a proxy that counts requests and can inject
- * failures. Everything lives under /tmp/wt-registry-* and is removed by stop().
+ * failures. Everything lives under /tmp/wt-registry-* (or opts.dirPrefix) and is removed by stop().
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, createSign, randomUUID } from 'node:crypto';
@@ -56,6 +56,8 @@ export interface RegistryOptions {
   readonly htpasswd?: { readonly username: string; readonly password: string };
   /** Bearer token auth, tokens from a Node token server that knows this user. */
   readonly token?: { readonly username: string; readonly password: string; readonly identityToken?: string };
+  /** Where its working directory is made (mkdtemp prefix); default `/tmp/wt-registry-`. */
+  readonly dirPrefix?: string;
 }
 
 export interface TestRegistry {
@@ -226,7 +228,7 @@ function parseAccessLog(log: string): RequestRecord[] {
 /** Starts a registry on a free loopback port; resolves once it accepts connections. */
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   await requireTool(REGISTRY, 'docker-registry');
-  const dir = await mkdtemp('/tmp/wt-registry-');
+  const dir = await mkdtemp(opts.dirPrefix ?? '/tmp/wt-registry-');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   const logPath = path.join(dir, 'registry.log');

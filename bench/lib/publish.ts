@@ -1,0 +1,185 @@
+/**
+ * The release scenarios: a full release with the builder warm (fresh registry, fresh
+ * revision, no compile cache, no podman images left from an earlier run), and a no-op
+ * re-release of what is already published; plus the sizes of what each side pushed.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { ARCHES, type Bench } from './bench.ts';
+import type { Timed } from './process.ts';
+import { publishStages, upstreamSteps } from './profile.ts';
+import { digestOf, platformSizes, type PlatformSize } from './registry-api.ts';
+
+export interface Measured {
+  readonly ours: number[];
+  readonly baseline: number[];
+  /** Per run: seconds per publish stage (PUBLISH_STAGES). */
+  readonly stages: number[][];
+  /** Per run: seconds per upstream step kind (UPSTREAM_STEPS). */
+  readonly steps: number[][];
+}
+
+export interface NoopMeasured extends Measured {
+  /** upstream-flow.sh --manifest-only: a re-run where make's stamp files skip all but push-manifest. */
+  readonly stamps: number[];
+  readonly sizes: SizeRow[];
+}
+
+export interface SizeRow {
+  readonly arch: string;
+  readonly ours: PlatformSize & { readonly binary: number };
+  readonly baseline: PlatformSize & { readonly binary: number };
+}
+
+function fail(what: string, r: Timed): never {
+  const tail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-8).join('\n');
+  throw new Error(`${what} failed (exit ${r.exitCode}):\n${tail}`);
+}
+
+function indexDigestFrom(stdout: string): string | undefined {
+  return /^index\s+(sha256:[0-9a-f]{64})/m.exec(stdout)?.[1];
+}
+
+/** Checks that `repository:tag` holds `digest` (what the command said it published). */
+async function expectTag(what: string, repository: string, tag: string, digest: string | undefined): Promise<void> {
+  const held = await digestOf(repository, tag);
+  if (!digest || held !== digest) throw new Error(`${what}: ${repository}:${tag} holds ${held ?? 'nothing'}, the command printed ${digest ?? 'no digest'}`);
+}
+
+interface Sides {
+  ours(): Promise<void>;
+  baseline(): Promise<void>;
+}
+
+/** Alternates which side goes first, so that neither always runs on a machine the other just warmed. */
+async function bothSides(i: number, sides: Sides): Promise<void> {
+  if (i % 2 === 0) {
+    await sides.ours();
+    await sides.baseline();
+  } else {
+    await sides.baseline();
+    await sides.ours();
+  }
+}
+
+function publishArgs(registry: string, revision: string, dir: string, extra: string[]): string[] {
+  return [
+    'publish', '--engine', 'podman', '--registry', `${registry}/pb/pause`, '--insecure-registry', registry,
+    '--revision', revision, '--bin-dir', path.join(dir, 'bin'), '--output', path.join(dir, 'oci'), ...extra,
+  ];
+}
+
+function upstreamArgs(bench: Bench, builder: string, registry: string, revision: string, work: string, name: string): string[] {
+  return ['--work', work, '--builder', builder, '--registry', `${registry}/up`, '--name', name, '--tag', bench.tag, '--revision', revision, '--insecure'];
+}
+
+export async function fullRelease(bench: Bench, builder: string, runs: number, log: (s: string) => void): Promise<Measured> {
+  const m: Measured = { ours: [], baseline: [], stages: [], steps: [] };
+  for (let i = 0; i < runs; i++) {
+    const reg = await bench.registry();
+    // A revision of its own: new binaries, so nothing from an earlier run (layer cache, blobs) applies.
+    const revision = `bench-${bench.id}-r${i}`;
+    const dir = await bench.dir(`release-${i}`);
+    const name = bench.podmanName(`release-${i}`);
+    const removeImages = bench.defer(() => bench.removeImages(name));
+    const work = await bench.workdir(`release-${i}/upstream`);
+    let line = `release ${i + 1}/${runs}:`;
+    await bothSides(i, {
+      ours: async () => {
+        const r = await bench.pauseBuild(publishArgs(reg.host, revision, path.join(dir, 'pb'), ['--no-cache']));
+        if (r.exitCode !== 0) fail('pause-build publish', r);
+        await expectTag('pause-build publish', `${reg.host}/pb/pause`, bench.tag, indexDigestFrom(r.stdout));
+        m.ours.push(r.seconds);
+        const stages = publishStages(r);
+        if (stages) m.stages.push(stages);
+        line += ` pause-build ${r.seconds.toFixed(2)} s`;
+      },
+      baseline: async () => {
+        const r = await bench.upstreamFlow(upstreamArgs(bench, builder, reg.host, revision, work, name));
+        if (r.exitCode !== 0) fail('upstream-flow.sh', r);
+        await expectTag('upstream-flow.sh', `${reg.host}/up/pause`, bench.tag, r.stdout.trim());
+        m.baseline.push(r.seconds);
+        const steps = upstreamSteps(r);
+        if (steps) m.steps.push(steps);
+        line += ` upstream-style ${r.seconds.toFixed(2)} s`;
+      },
+    });
+    log(line);
+    await removeImages();
+    await reg.release();
+  }
+  return m;
+}
+
+async function binarySize(file: string): Promise<number> {
+  return (await stat(file)).size;
+}
+
+async function sizes(registry: string, tag: string, ourBin: string, upstreamBin: string): Promise<SizeRow[]> {
+  const ours = await platformSizes(`${registry}/pb/pause`, tag);
+  const theirs = await platformSizes(`${registry}/up/pause`, tag);
+  const rows: SizeRow[] = [];
+  for (const arch of ARCHES) {
+    const o = ours.find((s) => s.arch === arch);
+    const t = theirs.find((s) => s.arch === arch);
+    if (!o || !t) throw new Error(`sizes: no ${arch} image in ${o ? 'the upstream-style' : "pause-build's"} index`);
+    rows.push({
+      arch,
+      ours: { ...o, binary: await binarySize(path.join(ourBin, `pause-linux-${arch}`)) },
+      baseline: { ...t, binary: await binarySize(path.join(upstreamBin, `pause-linux-${arch}`)) },
+    });
+  }
+  return rows;
+}
+
+export async function noopRelease(bench: Bench, builder: string, runs: number, log: (s: string) => void): Promise<NoopMeasured> {
+  const reg = await bench.registry();
+  const revision = `bench-${bench.id}-noop`;
+  const dir = await bench.dir('noop');
+  const cache = path.join(dir, 'cache');
+  const name = bench.podmanName('noop');
+  const removeImages = bench.defer(() => bench.removeImages(name));
+  const work = await bench.workdir('noop/upstream');
+  const ours = publishArgs(reg.host, revision, path.join(dir, 'pb'), ['--cache-dir', cache]);
+  const theirs = upstreamArgs(bench, builder, reg.host, revision, work, name);
+
+  // The release being repeated: both sides publish once, untimed.
+  log('no-op: publishing once with each side (untimed)');
+  const first = await bench.pauseBuild(ours);
+  if (first.exitCode !== 0) fail('pause-build publish', first);
+  const firstUp = await bench.upstreamFlow(theirs);
+  if (firstUp.exitCode !== 0) fail('upstream-flow.sh', firstUp);
+  const sizeRows = await sizes(reg.host, bench.tag, path.join(dir, 'pb', 'bin'), path.join(work, 'bin'));
+
+  const m: NoopMeasured = { ours: [], baseline: [], stamps: [], stages: [], steps: [], sizes: sizeRows };
+  for (let i = 0; i < runs; i++) {
+    let line = `no-op ${i + 1}/${runs}:`;
+    await bothSides(i, {
+      ours: async () => {
+        const r = await bench.pauseBuild(ours);
+        if (r.exitCode !== 0) fail('pause-build publish (no-op)', r);
+        if (!/^unchanged\s/m.test(r.stdout)) throw new Error(`pause-build publish (no-op) did not report "unchanged":\n${r.stdout}`);
+        if (!r.stderr.includes('(cached)')) throw new Error('pause-build publish (no-op) ran the compiler: the compile cache was not used');
+        m.ours.push(r.seconds);
+        const stages = publishStages(r);
+        if (stages) m.stages.push(stages);
+        line += ` pause-build ${r.seconds.toFixed(2)} s`;
+      },
+      baseline: async () => {
+        const r = await bench.upstreamFlow(theirs);
+        if (r.exitCode !== 0) fail('upstream-flow.sh (again)', r);
+        m.baseline.push(r.seconds);
+        const steps = upstreamSteps(r);
+        if (steps) m.steps.push(steps);
+        const s = await bench.upstreamFlow([...theirs, '--manifest-only']);
+        if (s.exitCode !== 0) fail('upstream-flow.sh --manifest-only', s);
+        m.stamps.push(s.seconds);
+        line += ` upstream-style ${r.seconds.toFixed(2)} s (stamps: ${s.seconds.toFixed(2)} s)`;
+      },
+    });
+    log(line);
+  }
+  await removeImages();
+  await reg.release();
+  return m;
+}

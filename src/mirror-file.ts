@@ -22,6 +22,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { PauseBuildError } from './errors.ts';
 import { type ParsedEntry, parseEntry } from './mirror.ts';
+import { isValidHost } from './registry/reference.ts';
 
 export interface RegistrySettings {
   readonly insecure?: boolean;
@@ -41,7 +42,6 @@ export interface MirrorFile {
 const ENTRY_KEYS = ['source', 'tags', 'platforms', 'destinations'];
 const REGISTRY_KEYS = ['username', 'usernameEnv', 'passwordEnv', 'insecure'];
 const SECRET_KEYS = /^(password|pass|passwd|token|secret|auth|identitytoken|registrytoken)$/i;
-const HOST_RE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const SCHEMA_HINT = 'see docs/mirroring.md for the file format';
 
@@ -112,7 +112,7 @@ function envValue(env: NodeJS.ProcessEnv, name: unknown, key: string, where: str
 
 function registryOf(host: string, raw: unknown, file: string, env: NodeJS.ProcessEnv): RegistrySettings {
   const where = `${file} registries.${host}`;
-  if (!HOST_RE.test(host)) throw new PauseBuildError(`${file}: registries: "${host}" is not a host`, { hint: 'keys are host or host:port, e.g. registry.example or 127.0.0.1:5000' });
+  if (!isValidHost(host)) throw new PauseBuildError(`${file}: registries: "${host}" is not a host`, { hint: 'keys are host or host:port, e.g. registry.example or 127.0.0.1:5000' });
   if (!isRecord(raw)) throw new PauseBuildError(`${where} is not a mapping`, { hint: `allowed keys: ${REGISTRY_KEYS.join(', ')}` });
   unknownKeys(raw, REGISTRY_KEYS, where);
   if (raw.insecure !== undefined && typeof raw.insecure !== 'boolean') throw new PauseBuildError(`${where}: "insecure" must be true or false`, { hint: 'true speaks plain HTTP to this registry' });

@@ -7,6 +7,7 @@
  */
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import type { Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
 import { type Repository, formatRepository, pinnedReference, validateTag } from './reference.ts';
@@ -96,8 +97,7 @@ export function perArchTag(tag: string, arch: string): string {
 
 function platformOf(image: BuiltImage): string {
   const p = image.manifest.descriptor.platform;
-  if (!p) return `linux/${image.arch}`;
-  return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
+  return p ? formatPlatform(p) : `linux/${image.arch}`;
 }
 
 /** Every tag to write and the digest it must hold: per-arch tags first, index tags last. */

@@ -18,7 +18,7 @@ import type { Destination, DestinationResult, SourceImage } from './registry/cop
 import { destinationName } from './registry/copy.ts';
 import { type Reference, formatReference, formatRepository, parseReference, pinnedReference, validateTag } from './registry/reference.ts';
 import { formatSize } from './github.ts';
-import { compareVersions, tryParseVersion } from './version.ts';
+import { compareVersions, sortTagsForDisplay, tryParseVersion } from './version.ts';
 
 export type SourceSpec =
   | { readonly kind: 'registry'; readonly ref: Reference }
@@ -136,13 +136,13 @@ export function selectTags(available: readonly string[], selectors: readonly Tag
   });
   for (const s of selectors) {
     if ('tag' in s) {
-      if (!available.includes(s.tag)) throw new PauseBuildError(`tag ${s.tag} is not in ${source}`, { hint: available.length ? `its tags: ${available.slice(0, 12).join(', ')}` : 'the repository has no tags' });
+      if (!available.includes(s.tag)) throw new PauseBuildError(`tag ${s.tag} is not in ${source}`, { hint: available.length ? `its tags: ${sortTagsForDisplay(available).slice(0, 12).join(', ')}` : 'the repository has no tags' });
       chosen.add(s.tag);
       continue;
     }
     const matching = versions.filter(({ v }) => semver.satisfies(v.semver, s.range));
     if (matching.length === 0) {
-      const shown = [...versions].sort((a, b) => compareVersions(b.v, a.v)).slice(0, 8).map((x) => x.tag);
+      const shown = sortTagsForDisplay(versions.map((x) => x.tag)).slice(0, 8);
       throw new PauseBuildError(`no tag of ${source} is in the range "${s.range}"`, { hint: shown.length ? `its versions: ${shown.join(', ')}` : 'it has no version tags' });
     }
     for (const m of matching) chosen.add(m.tag);
@@ -318,6 +318,14 @@ export function rewrittenLine(image: Pick<CopyReport, 'rewritten' | 'digest' | '
   return image.rewritten ? `index rewritten: ${image.digest} (source ${image.sourceDigest})` : undefined;
 }
 
+/** `5 platforms, 6 manifests, 10 blobs (1.5 KiB)`, and foreign layers left out if any. */
+export function copySummary(c: CopyReport): string {
+  const n = (count: number, what: string) => `${count} ${what}${count === 1 ? '' : 's'}`;
+  const parts = [c.platforms?.length ? n(c.platforms.length, 'platform') : 'single image', n(c.manifests ?? 0, 'manifest'), `${n(c.blobs ?? 0, 'blob')} (${formatSize(c.bytes ?? 0)})`];
+  if (c.foreignLayers) parts.push(`${n(c.foreignLayers, 'foreign layer')} left out`);
+  return parts.join(', ');
+}
+
 /** One line of what happened (or would happen) at a destination. */
 export function destinationSummary(d: DestinationReport, dryRun: boolean): string {
   if (d.error) return `failed: ${d.error}`;
@@ -340,10 +348,7 @@ export function formatReport(report: MirrorReport): string {
       lines.push(`${c.source}: failed: ${c.error}`, '');
       continue;
     }
-    const what = [`${c.platforms?.length ? `${c.platforms.length} platform${c.platforms.length === 1 ? '' : 's'}` : 'single image'}`,
-      `${c.manifests} manifest${c.manifests === 1 ? '' : 's'}`, `${c.blobs} blob${c.blobs === 1 ? '' : 's'} (${formatSize(c.bytes ?? 0)})`];
-    if (c.foreignLayers) what.push(`${c.foreignLayers} foreign layer${c.foreignLayers === 1 ? '' : 's'} left out`);
-    lines.push(`${c.source}  ${c.sourceDigest}  ${what.join(', ')}`);
+    lines.push(`${c.source}  ${c.sourceDigest}  ${copySummary(c)}`);
     const rewritten = rewrittenLine(c);
     if (rewritten) lines.push(`  ${rewritten}`);
     for (const d of c.destinations) {

@@ -21,7 +21,7 @@ import { sha256Digest } from '../oci/blob.ts';
 import { blobPath, layoutEntry, layoutReference, readLayoutBlob } from '../oci/layout.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import { type Descriptor, MEDIA_TYPES, type OciPlatform } from '../oci/types.ts';
-import { tryParseVersion, compareVersions } from '../version.ts';
+import { sortTagsForDisplay } from '../version.ts';
 import type { RegistryClient } from './client.ts';
 import { type Reference, type Repository, formatReference, formatRepository, pinnedReference } from './reference.ts';
 import { RegistryError } from './retry.ts';
@@ -66,17 +66,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 // ---------------------------------------------------------------------------------------
 // Sources
 
-/** Up to eight tags of a repository, versions first (greatest first): for hints. */
-async function someTags(list: () => Promise<string[]>): Promise<string> {
+/** A hint naming up to eight of the repository's tags, versions first; empty when they cannot be listed. */
+async function tagsHint(list: () => Promise<string[]>): Promise<string> {
   const tags = await list().catch(() => undefined);
   if (tags === undefined) return '';
   if (tags.length === 0) return 'the repository has no tags; check its name';
-  const sorted = [...tags].sort((a, b) => {
-    const va = tryParseVersion(a);
-    const vb = tryParseVersion(b);
-    if (va && vb) return compareVersions(vb, va);
-    return va ? -1 : vb ? 1 : a.localeCompare(b);
-  });
+  const sorted = sortTagsForDisplay(tags);
   return `its tags: ${sorted.slice(0, 8).join(', ')}${sorted.length > 8 ? ', …' : ''}`;
 }
 
@@ -100,7 +95,7 @@ export function registrySource(client: RegistryClient, ref: Reference): ImageSou
         return await read(reference, '', signal);
       } catch (e) {
         if (e instanceof RegistryError && e.status === 404) {
-          const hint = await someTags(() => client.listTags(repo, call(signal)));
+          const hint = await tagsHint(() => client.listTags(repo, call(signal)));
           throw new PauseBuildError(`source ${name} not found (404)`, { hint: hint || 'check the repository and tag' });
         }
         throw e;

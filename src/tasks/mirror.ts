@@ -5,14 +5,14 @@
  * destination, titled with the blobs and bytes moved. A failure stops only its own
  * destination; every failure is kept in the state for the command to report.
  */
-import type { ListrTask, ListrTaskWrapper } from 'listr2';
+import type { ListrTask } from 'listr2';
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { formatSize } from '../github.ts';
 import { layoutTags } from '../oci/layout.ts';
 import {
   type CopyReport, type MirrorJob, type MirrorReport, type ParsedEntry, type SourceSpec,
-  checkOverlaps, copyReport, destinationReport, destinationSummary, expandEntry, rewrittenLine, sourceName,
+  checkOverlaps, copyReport, copySummary, destinationReport, destinationSummary, expandEntry, rewrittenLine, sourceName,
 } from '../mirror.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import {
@@ -56,22 +56,15 @@ function short(digest: string): string {
   return digest.slice(0, 19);
 }
 
-type Task = ListrTaskWrapper<unknown, never, never>;
-
 function imageTitle(image: SourceImage): string {
-  const bytes = image.blobs.reduce((n, b) => n + b.size, 0);
-  const platforms = image.platforms.length ? `${image.platforms.length} platform${image.platforms.length === 1 ? '' : 's'}, ` : '';
-  const rewritten = rewrittenLine({ rewritten: image.rewritten, digest: image.root.digest, sourceDigest: image.sourceDigest });
-  return `${image.source.name} ${short(image.sourceDigest)}: ${platforms}${image.manifests.length + 1} manifests, ${image.blobs.length} blobs (${formatSize(bytes)})${rewritten ? `; ${rewritten}` : ''}`;
+  const summary = copyReport(image, []);
+  const rewritten = rewrittenLine(summary);
+  return `${image.source.name} ${short(image.sourceDigest)}: ${copySummary(summary)}${rewritten ? `; ${rewritten}` : ''}`;
 }
 
 function planTitle(plan: DestinationPlan, digest: string): string {
-  const name = destinationName(plan.destination, digest);
-  const s = planSummary(plan);
-  const tag = plan.tag === undefined ? 'by digest' : plan.tag.status === 'created' ? 'new tag' : plan.tag.status === 'overwritten' ? `tag moves from ${short(plan.tag.previous ?? '')}` : 'tag unchanged';
-  if (s.unchanged) return `→ ${name}: already there`;
-  const b = s.blobs;
-  return `→ ${name}: ${tag}; ${b.uploaded} blobs to upload (${formatSize(b.uploadedBytes)}), ${b.mounted} to mount, ${b.present} present`;
+  const report = destinationReport(plan.destination, digest, planSummary(plan));
+  return `→ ${report.reference}: ${destinationSummary(report, true)}`;
 }
 
 function listTagsOf(client: RegistryClient, signal: AbortSignal | undefined) {
@@ -159,9 +152,8 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
 
 /** The writing list: each copy to each destination that lacks something. */
 export function copyTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
+  // Copies with nothing to write keep their plans as their results (see mirrorReport).
   const todo = state.copies.filter((c) => c.image && c.plans.some((p) => p && !planSummary(p).unchanged));
-  const unchanged = state.copies.filter((c) => !todo.includes(c));
-  for (const c of unchanged) c.results = c.plans.map((p, i) => (p ? planSummary(p) : c.results[i]));
   return [
     {
       title: todo.length ? `Copying ${todo.length} image${todo.length === 1 ? '' : 's'}` : 'Every destination is up to date',
@@ -185,7 +177,6 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
       title: label,
       task: (_ctx, task) => recording(state, async () => {
         if (planSummary(plan).unchanged) {
-          copy.results[i] = planSummary(plan);
           task.title = `${label}: already there`;
           return;
         }

@@ -102,12 +102,4 @@ describe('Spool', () => {
     await Promise.all([spool.dispose(), other.dispose()]);
     await rm(file);
   });
-
-  it('put: content already read is served without a fetch', async () => {
-    const spool = new Spool({ source: 'test' });
-    spool.put(desc, data);
-    const blob = await spool.get(desc, async () => assert.fail('fetched'));
-    assert.deepEqual(await readAll(await blob.open()), data);
-    await spool.dispose();
-  });
 });

@@ -62,11 +62,6 @@ export class Spool {
     return entry;
   }
 
-  /** Content already read and checked elsewhere (e.g. a config read to learn its platform). */
-  put(descriptor: Descriptor, bytes: Uint8Array): void {
-    if (!this.entries.has(descriptor.digest)) this.entries.set(descriptor.digest, Promise.resolve({ descriptor, open: async () => bytes }));
-  }
-
   /** Removes every temp file; later gets fail. */
   async dispose(): Promise<void> {
     this.disposed = true;

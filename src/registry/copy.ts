@@ -195,6 +195,7 @@ function isForeign(d: Descriptor): boolean {
 
 /** A manifest to copy, and what it refers to. */
 export interface CopiedManifest extends ManifestDoc {
+  readonly kind: 'index' | 'image';
   /** Configs and layers (image manifests), foreign layers left out. */
   readonly blobs: readonly Descriptor[];
   /** `linux/arm/v7`, when the index entry says. */
@@ -291,7 +292,7 @@ export async function resolveImage(source: ImageSource, opts: ResolveOptions = {
     if (child.kind === 'index') {
       for (const [i, c] of child.children.entries()) await visit(c, `${where} entry ${i}`);
     }
-    manifests.push({ ...doc, blobs: child.kind === 'image' ? addBlobs(child.blobs) : [], ...(platform ? { platform } : {}) });
+    manifests.push({ ...doc, kind: child.kind, blobs: child.kind === 'image' ? addBlobs(child.blobs) : [], ...(platform ? { platform } : {}) });
   };
 
   if (parsed.kind === 'image') {
@@ -306,7 +307,7 @@ export async function resolveImage(source: ImageSource, opts: ResolveOptions = {
       }
       platforms = [formatPlatform(p)];
     }
-    const root = { ...top, blobs: addBlobs(parsed.blobs) };
+    const root = { ...top, kind: 'image' as const, blobs: addBlobs(parsed.blobs) };
     return { source, sourceDigest: top.digest, root, manifests: [], blobs: [...blobs.values()], foreign: [...foreign.values()], platforms, rewritten: false };
   }
 
@@ -319,10 +320,10 @@ export async function resolveImage(source: ImageSource, opts: ResolveOptions = {
   const docs = await settleAll(entries.map(({ d }) => source.manifest(d, opts.signal)));
   for (const [k, { d, i }] of entries.entries()) await visit(d, `${source.name} entry ${i}`, docs[k]);
   const rewritten = entries.length !== parsed.children.length;
-  let root: CopiedManifest = { ...top, blobs: [] };
+  let root: CopiedManifest = { ...top, kind: 'index', blobs: [] };
   if (rewritten) {
     const bytes = rewriteIndex(parsed.body, entries.map((e) => e.i));
-    root = { digest: sha256Digest(bytes), mediaType: top.mediaType, size: bytes.byteLength, bytes, blobs: [] };
+    root = { digest: sha256Digest(bytes), mediaType: top.mediaType, size: bytes.byteLength, bytes, kind: 'index', blobs: [] };
   }
   const platforms = entries.flatMap(({ d }) => (d.platform ? [formatPlatform(d.platform)] : []));
   return { source, sourceDigest: top.digest, root, manifests, blobs: [...blobs.values()], foreign: [...foreign.values()], platforms, rewritten };
@@ -489,11 +490,11 @@ export class CopySession {
 
   /** Writes what the plan says is missing: blobs, child manifests, the root, then the tag. */
   async copy(image: SourceImage, plan: DestinationPlan, spool: Spool, onEvent?: (e: CopyEvent) => void): Promise<DestinationResult> {
+    if (plan.tag?.status === 'unchanged') return planSummary(plan);
     const dest = plan.destination;
     const repo = dest.repository;
     const counts = emptyCounts();
     const limiter = new Limiter(this.opts.concurrency ?? 8);
-    if (plan.tag?.status === 'unchanged') return planSummary(plan);
     const content = (d: Descriptor) => spool.get(d, () => image.source.blob(d, this.opts.signal));
 
     await settleAll(plan.blobs.map(async (b) => {
@@ -504,16 +505,17 @@ export class CopySession {
       onEvent?.({ type: 'blob', descriptor: b.descriptor, status });
     }));
     let written = 0;
-    if (!plan.rootPresent) {
-      // Children one after another: an index among them must come after its own children.
-      for (const m of plan.manifests) {
-        await this.ensureManifest(repo, m);
-        written++;
-        onEvent?.({ type: 'manifest', digest: m.digest });
-      }
-      await this.ensureManifest(repo, image.root);
+    const put = async (m: ManifestDoc) => {
+      await this.ensureManifest(repo, m);
       written++;
-      onEvent?.({ type: 'manifest', digest: image.root.digest });
+      onEvent?.({ type: 'manifest', digest: m.digest });
+    };
+    if (!plan.rootPresent) {
+      // Image manifests side by side; a nested index after them, each after its own
+      // children (the list is in that order); the root last.
+      await settleAll(plan.manifests.filter((m) => m.kind === 'image').map((m) => limiter.run(() => put(m))));
+      for (const m of plan.manifests.filter((x) => x.kind === 'index')) await put(m);
+      await put(image.root);
     }
     if (dest.tag !== undefined) {
       await this.client.putManifest(repo, dest.tag, image.root.bytes, image.root.mediaType, this.call(repo));

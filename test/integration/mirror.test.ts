@@ -111,6 +111,17 @@ describe('pause-build mirror', () => {
       const child = await raw(dst, `k8s/pause@${image.manifest.descriptor.digest}`);
       assert.deepEqual(child.stdout, Buffer.from(image.manifest.bytes));
     }
+
+    // Written in the order that keeps the destination consistent: blobs, child manifests, index, tag.
+    const puts = (await dst.requests()).filter((q) => q.method === 'PUT' && q.url.startsWith('/v2/k8s/pause/'));
+    const at = (pred: (url: string) => boolean) => puts.flatMap((q, i) => (pred(q.url) ? [i] : []));
+    const blobs = at((u) => u.includes('/blobs/uploads/'));
+    const children = at((u) => built.images.some((i) => u.endsWith(`/manifests/${i.manifest.descriptor.digest}`)));
+    const index = at((u) => u.endsWith(`/manifests/${digest}`));
+    assert.deepEqual([blobs.length, children.length, index.length, puts.length], [10, 5, 1, 17]);
+    assert.ok(Math.max(...blobs) < Math.min(...children), 'every blob before any manifest');
+    assert.ok(Math.max(...children) < index[0]!, 'child manifests before the index');
+    assert.equal(puts.at(-1)!.url, '/v2/k8s/pause/manifests/3.10', 'the tag last');
   });
 
   it('a second run uploads nothing and says everything is there', async () => {

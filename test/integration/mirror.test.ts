@@ -11,13 +11,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Listr } from 'listr2';
 import { writeLayout } from '../../src/oci/layout.ts';
+import { MEDIA_TYPES } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { CopySession } from '../../src/registry/copy.ts';
 import { pushIndex } from '../../src/registry/push.ts';
 import { parseEntry, type MirrorReport } from '../../src/mirror.ts';
 import { copyTasks, disposeSpools, mirrorReport, newMirrorState, planTasks } from '../../src/tasks/mirror.ts';
 import { type CliOptions, runCli, startCli } from '../support/cli.ts';
-import { FIVE_ARCHES, makeIndex } from '../support/oci-fixture.ts';
+import { FIVE_ARCHES, makeImage, makeIndex } from '../support/oci-fixture.ts';
+import { actionsStep } from '../support/actions.ts';
 import { type RequestRecord, type TestProxy, type TestRegistry, skopeo, startProxy, startRegistry } from '../support/registry.ts';
 
 const USER = 'mirror-bot';
@@ -182,6 +184,70 @@ describe('pause-build mirror', () => {
     assert.equal(report.copies[0]!.source, `oci:${layout}:3.11`);
     assert.equal(report.copies[0]!.destinations[0]!.pinned, `${dst.host}/from-layout@${local.index.descriptor.digest}`);
     assert.deepEqual((await raw(dst, 'from-layout:3.11')).stdout, Buffer.from(local.index.bytes));
+  });
+
+  it('copies a Docker manifest list of Docker v2 manifests as it is', async () => {
+    const repo = { registry: src.host, repository: 'docker-types' };
+    const manifests: { bytes: Uint8Array; digest: string; platform: unknown }[] = [];
+    for (const arch of ['amd64', 'arm64']) {
+      const image = makeImage(arch, 'docker');
+      for (const b of [image.config, ...image.layers]) await client.uploadBlob(repo, b);
+      const bytes = new TextEncoder().encode(JSON.stringify({
+        schemaVersion: 2,
+        mediaType: MEDIA_TYPES.dockerManifest,
+        config: { ...image.config.descriptor, mediaType: 'application/vnd.docker.container.image.v1+json' },
+        layers: image.layers.map((l) => ({ ...l.descriptor, mediaType: 'application/vnd.docker.image.rootfs.diff.tar.gzip' })),
+      }, null, 3));
+      const digest = await client.putManifest(repo, sha256(bytes), bytes, MEDIA_TYPES.dockerManifest);
+      manifests.push({ bytes, digest, platform: image.manifest.descriptor.platform });
+    }
+    const list = new TextEncoder().encode(JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MEDIA_TYPES.dockerManifestList,
+      manifests: manifests.map((m) => ({ mediaType: MEDIA_TYPES.dockerManifest, digest: m.digest, size: m.bytes.byteLength, platform: m.platform })),
+    }, null, 3));
+    await client.putManifest(repo, '1.0', list, MEDIA_TYPES.dockerManifestList);
+
+    const r = await mirror([`${src.host}/docker-types:1.0`, `${dst.host}/docker-types`]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.deepEqual((await raw(dst, 'docker-types:1.0')).stdout, Buffer.from(list));
+    const head = await client.headManifest({ registry: dst.host, repository: 'docker-types' }, '1.0');
+    assert.deepEqual(head, { digest: sha256(list), mediaType: MEDIA_TYPES.dockerManifestList, size: list.byteLength });
+    for (const m of manifests) {
+      assert.deepEqual((await raw(dst, `docker-types@${m.digest}`)).stdout, Buffer.from(m.bytes));
+      assert.equal((await client.headManifest({ registry: dst.host, repository: 'docker-types' }, m.digest))?.mediaType, MEDIA_TYPES.dockerManifest);
+    }
+  });
+
+  it('in GitHub Actions: step outputs, a summary, masked credentials from the file, clean JSON on stdout', async () => {
+    const step = await actionsStep({ MIRROR_KEY: PASSWORD });
+    try {
+      const file = path.join(work, 'actions.yaml');
+      await writeFile(file, [
+        'mirrors:',
+        `  - source: ${src.host}/pause:3.10`,
+        `    destinations: [${secure.host}/actions/pause]`,
+        'registries:',
+        `  "${src.host}": { insecure: true }`,
+        `  "${secure.host}": { username: ${USER}, passwordEnv: MIRROR_KEY }`,
+        '',
+      ].join('\n'));
+      const r = await runCli(['mirror', '--file', file, '--ca-file', secure.certificates!.caFile, '--docker-config', path.join(work, 'none'), '--json'], { env: step.env });
+      assert.equal(r.exitCode, 0, r.stderr);
+      const report = JSON.parse(r.stdout) as MirrorReport;
+      const pinned = `${secure.host}/actions/pause@${built.index.descriptor.digest}`;
+      assert.equal(report.copies[0]!.destinations[0]!.pinned, pinned);
+      assert.match(r.stderr, new RegExp(`^::add-mask::${PASSWORD}$`, 'm'), 'the password named by the file is masked');
+      const outputs = await step.outputs();
+      assert.equal(outputs.tags, pinned);
+      assert.equal(outputs.digest, built.index.descriptor.digest);
+      assert.equal(outputs.image, `${src.host}/pause:3.10`);
+      const summary = await step.summary();
+      assert.match(summary, /^### pause mirrored to 1 destination$/m);
+      assert.ok(summary.includes(`- **${secure.host}/actions/pause:3.10**: \`wrote 6 manifests; uploaded 10 blobs`), summary);
+    } finally {
+      await step.remove();
+    }
   });
 
   it('refuses to move a tag holding other content before writing anything, and moves it with --force', async () => {

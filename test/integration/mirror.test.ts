@@ -4,12 +4,15 @@
  * preserved digests must give, and request counts from the registries' access logs.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { Listr } from 'listr2';
+import { blobOf, jsonBlob } from '../../src/oci/blob.ts';
 import { writeLayout } from '../../src/oci/layout.ts';
 import { MEDIA_TYPES } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
@@ -362,6 +365,53 @@ describe('pause-build mirror', () => {
       assert.ok(again.stdout.includes(`${10 - firstUploads.length} blob`), again.stdout);
       assert.deepEqual((await raw(dst, 'interrupted:1.0')).stdout, Buffer.from(content.index.bytes));
     });
+  });
+
+  it('Ctrl-C during an upload: exit 130, temp files removed, no tag', async () => {
+    // One 5 MiB layer, so that it waits in a temp file; the destination never answers its upload.
+    const layer = blobOf(randomBytes(5 * 1024 * 1024), { mediaType: MEDIA_TYPES.layerGzip });
+    const config = jsonBlob({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.descriptor.digest] } }, { mediaType: MEDIA_TYPES.config });
+    const manifest = jsonBlob({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config: config.descriptor, layers: [layer.descriptor] }, { mediaType: MEDIA_TYPES.manifest });
+    for (const b of [config, layer]) await client.uploadBlob({ registry: src.host, repository: 'big' }, b);
+    await client.putManifest({ registry: src.host, repository: 'big' }, '1', manifest.bytes, MEDIA_TYPES.manifest);
+    const stalled: http.ServerResponse[] = [];
+    const proxy = http.createServer((req, res) => {
+      if (req.method === 'PUT' && req.url?.includes('/blobs/uploads/') && req.headers['content-length'] === String(layer.descriptor.size)) {
+        stalled.push(res);
+        req.resume();
+        return;
+      }
+      const up = http.request({ host: '127.0.0.1', port: dst.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const tmp = await mkdtemp(path.join(work, 'tmp-'));
+    try {
+      const run = startCli(['mirror', `${src.host}/big:1`, `${host}/big`, '--insecure-registry', `${src.host},${host}`], { env: { TMPDIR: tmp } });
+      for (let i = 0; stalled.length === 0; i++) {
+        assert.ok(i < 300, 'the upload of the large layer started');
+        await sleep(50);
+      }
+      // (tsx keeps its cache there too.)
+      const ours = async () => (await readdir(tmp)).filter((f) => f.startsWith('pause-build-'));
+      const [spoolDir = ''] = await ours();
+      assert.ok(spoolDir.startsWith('pause-build-spool-'), 'the layer waits in a temp file');
+      assert.deepEqual(await readdir(path.join(tmp, spoolDir)), [layer.descriptor.digest.replace(':', '-')]);
+      run.kill('SIGINT');
+      const r = await run;
+      assert.equal(r.exitCode, 130, String(r.stderr));
+      assert.match(String(r.stderr), /^error: interrupted$/m);
+      assert.deepEqual(await ours(), [], 'temp files removed');
+      assert.deepEqual((await stored(dst, 'big')).tags, []);
+    } finally {
+      for (const res of stalled) res.destroy();
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('streams blobs through temp files when they are large, and removes them, also when a copy fails', async () => {

@@ -271,7 +271,8 @@ export function kubeletFlag(pinned: string): string {
   return `--pod-infra-container-image=${pinned}`;
 }
 
-function message(e: unknown): string {
+/** An error as one line: its message and hint, as the terminal shows it without `error:`. */
+export function errorLine(e: unknown): string {
   if (e instanceof PauseBuildError) return e.hint ? `${e.message} — ${e.hint}` : e.message;
   return e instanceof Error ? e.message : String(e);
 }
@@ -287,7 +288,7 @@ export function destinationReport(d: Destination, digest: string, outcome: Desti
     containerd: containerdLine(reference),
     kubelet: kubeletFlag(pinned),
   };
-  if ('error' in outcome) return { ...base, changed: false, error: message(outcome.error) };
+  if ('error' in outcome) return { ...base, changed: false, error: errorLine(outcome.error) };
   return {
     ...base,
     changed: !outcome.unchanged,

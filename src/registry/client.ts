@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { PauseBuildError } from '../errors.ts';
+import { shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';
 import { packageVersion } from '../project.ts';
@@ -69,10 +70,6 @@ const DEFAULT_TIMEOUT_MS = 60_000;
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-function shortDigest(digest: string): string {
-  return digest.slice(0, 7 + 12);
 }
 
 function hostMatches(list: readonly string[], registry: string): boolean {

@@ -17,7 +17,7 @@
 import { stat } from 'node:fs/promises';
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
-import { sha256Digest } from '../oci/blob.ts';
+import { sha256Digest, shortDigest } from '../oci/blob.ts';
 import { blobPath, layoutEntry, layoutReference, readLayoutBlob } from '../oci/layout.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import { type Descriptor, MEDIA_TYPES, type OciPlatform } from '../oci/types.ts';
@@ -55,9 +55,6 @@ const INDEX_TYPES: readonly string[] = [MEDIA_TYPES.index, MEDIA_TYPES.dockerMan
 const IMAGE_TYPES: readonly string[] = [MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifest];
 const SCHEMA1 = /^application\/vnd\.docker\.distribution\.manifest\.v1\+(prettyjws|json)$/;
 
-function short(digest: string): string {
-  return digest.slice(0, 19);
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -174,15 +171,15 @@ function parseManifest(doc: ManifestDoc, where: string): Parsed {
   try {
     body = JSON.parse(Buffer.from(doc.bytes).toString('utf8'));
   } catch {
-    throw new PauseBuildError(`${where} (${short(doc.digest)}) is not JSON`, { hint: 'the source holds something other than an image manifest' });
+    throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is not JSON`, { hint: 'the source holds something other than an image manifest' });
   }
-  if (!isRecord(body)) throw new PauseBuildError(`${where} (${short(doc.digest)}) is not a manifest`, { hint: 'the source holds something other than an image manifest' });
+  if (!isRecord(body)) throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is not a manifest`, { hint: 'the source holds something other than an image manifest' });
   if (INDEX_TYPES.includes(doc.mediaType) || (!IMAGE_TYPES.includes(doc.mediaType) && Array.isArray(body.manifests))) {
-    if (!Array.isArray(body.manifests)) throw new PauseBuildError(`${where} (${short(doc.digest)}) is an index without manifests`, { hint: 'the source index is broken' });
+    if (!Array.isArray(body.manifests)) throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is an index without manifests`, { hint: 'the source index is broken' });
     return { kind: 'index', body, children: body.manifests.map((m, i) => descriptorOf(m, `${where} entry ${i}`)) };
   }
   if (!isRecord(body.config) || !Array.isArray(body.layers)) {
-    throw new PauseBuildError(`${where} (${short(doc.digest)}) is neither an image index nor an image manifest (${doc.mediaType || 'no media type'})`, { hint: 'only OCI and Docker v2 images can be copied' });
+    throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is neither an image index nor an image manifest (${doc.mediaType || 'no media type'})`, { hint: 'only OCI and Docker v2 images can be copied' });
   }
   const layers = body.layers.map((l, i) => descriptorOf(l, `${where} layer ${i}`));
   return { kind: 'image', blobs: [descriptorOf(body.config, `${where} config`), ...layers] };

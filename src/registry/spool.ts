@@ -13,6 +13,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PauseBuildError } from '../errors.ts';
+import { shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 
 /** Blobs up to this size are kept in memory. */
@@ -36,9 +37,6 @@ export interface SpoolOptions {
   readonly source: string;
 }
 
-function short(digest: string): string {
-  return digest.slice(0, 19);
-}
 
 function fileReader(file: string): () => Promise<ReadableStream<Uint8Array>> {
   return async () => Readable.toWeb(createReadStream(file)) as ReadableStream<Uint8Array>;
@@ -77,7 +75,7 @@ export class Spool {
   }
 
   private mismatch(descriptor: Descriptor, got: string, size: number): PauseBuildError {
-    return new PauseBuildError(`${this.opts.source}: blob ${short(descriptor.digest)} is corrupt: its content hashes to ${short(got)} (${size} bytes, expected ${descriptor.size})`, {
+    return new PauseBuildError(`${this.opts.source}: blob ${shortDigest(descriptor.digest)} is corrupt: its content hashes to ${shortDigest(got)} (${size} bytes, expected ${descriptor.size})`, {
       hint: 'the source changed or corrupted the content; nothing was written for it, try again or repair the source',
     });
   }

@@ -10,9 +10,10 @@ import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { formatSize } from '../github.ts';
 import { layoutTags } from '../oci/layout.ts';
+import { shortDigest } from '../oci/blob.ts';
 import {
   type CopyReport, type MirrorJob, type MirrorReport, type ParsedEntry, type SourceSpec,
-  checkOverlaps, copyReport, copySummary, destinationReport, destinationSummary, expandEntry, rewrittenLine, sourceName,
+  checkOverlaps, copyReport, copySummary, destinationReport, destinationSummary, errorLine, expandEntry, rewrittenLine, sourceName,
 } from '../mirror.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import {
@@ -52,14 +53,11 @@ export function newMirrorState(): MirrorState {
   return { copies: [], failures: [] };
 }
 
-function short(digest: string): string {
-  return digest.slice(0, 19);
-}
 
 function imageTitle(image: SourceImage): string {
   const summary = copyReport(image, []);
   const rewritten = rewrittenLine(summary);
-  return `${image.source.name} ${short(image.sourceDigest)}: ${copySummary(summary)}${rewritten ? `; ${rewritten}` : ''}`;
+  return `${image.source.name} ${shortDigest(image.sourceDigest)}: ${copySummary(summary)}${rewritten ? `; ${rewritten}` : ''}`;
 }
 
 function planTitle(plan: DestinationPlan, digest: string): string {
@@ -197,7 +195,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
     };
   };
   return {
-    title: `${image.source.name} ${short(image.root.digest)}`,
+    title: `${image.source.name} ${shortDigest(image.root.digest)}`,
     task: (_ctx, task) => task.newListr(copy.job.destinations.map((_, i) => destinationTask(i)), { concurrent: true, exitOnError: false }),
   };
 }
@@ -205,7 +203,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
 /** What happened (or, in a dry run, would), per copy and destination. */
 export function mirrorReport(state: MirrorState, dryRun: boolean): MirrorReport {
   const copies: CopyReport[] = state.copies.map((c) => {
-    if (!c.image) return { source: sourceName(c.job.source), destinations: [], ...(c.error ? { error: errorText(c.error) } : {}) };
+    if (!c.image) return { source: sourceName(c.job.source), destinations: [], ...(c.error ? { error: errorLine(c.error) } : {}) };
     const digest = c.image.root.digest;
     return copyReport(c.image, c.job.destinations.map((d, i) => {
       const outcome = c.results[i] ?? (c.plans[i] ? planSummary(c.plans[i]!) : { error: new Error('not planned') });
@@ -213,11 +211,6 @@ export function mirrorReport(state: MirrorState, dryRun: boolean): MirrorReport 
     }));
   });
   return { dryRun, copies };
-}
-
-function errorText(e: unknown): string {
-  if (e instanceof PauseBuildError) return e.hint ? `${e.message} — ${e.hint}` : e.message;
-  return e instanceof Error ? e.message : String(e);
 }
 
 /** The first failure, saying how many more there were; undefined when none. */

@@ -23,6 +23,7 @@ import { formatPlatform, platformMatches } from '../oci/platform.ts';
 import { type Descriptor, MEDIA_TYPES, type OciPlatform } from '../oci/types.ts';
 import { sortTagsForDisplay } from '../version.ts';
 import type { RegistryClient } from './client.ts';
+import type { TagStatus } from './push.ts';
 import { type Reference, type Repository, formatReference, formatRepository, pinnedReference } from './reference.ts';
 import { RegistryError } from './retry.ts';
 import type { BlobContent, Spool } from './spool.ts';
@@ -335,7 +336,7 @@ export interface Destination {
   readonly tag?: string;
 }
 
-export type TagStatus = 'created' | 'unchanged' | 'overwritten';
+export type { TagStatus };
 export type BlobAction = 'present' | 'mount' | 'upload';
 
 export interface BlobPlan {

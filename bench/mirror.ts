@@ -67,7 +67,7 @@ try {
     'pause-build mirror': (repo) => [pauseBuild[0]!, [...pauseBuild.slice(1), 'mirror', `${src.host}/pause:3.10`, `${dst.host}/${repo}`, '--insecure-registry', `${src.host},${dst.host}`, '-q']],
     'skopeo copy --all': (repo) => ['skopeo', ['copy', '--all', '--preserve-digests', '--quiet', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${src.host}/pause:3.10`, `docker://${dst.host}/${repo}:3.10`]],
   };
-  console.log(`${RUNS} runs each, pause-build from ${existsSync(built) ? 'dist/' : 'source (tsx)'}; 5 platforms, 10 blobs, ${(5 * 300) / 1024} MiB of layers`);
+  console.log(`${RUNS} runs each, pause-build from ${existsSync(built) ? 'dist/' : 'source (tsx)'}; 5 platforms, 10 blobs, ${((5 * 300) / 1024).toFixed(1)} MiB of layers`);
   for (const [name, command] of Object.entries(tools)) {
     const cold: number[] = [];
     const warm: number[] = [];

@@ -28,7 +28,7 @@ export interface RegistryClientOptions {
   /** Credentials: explicit ones or where the docker config is. */
   readonly credentials?: CredentialSource;
   readonly retry?: Partial<RetryPolicy>;
-  /** Time allowed for a response to start, per try. */
+  /** Time allowed for a response to start, per try; an upload gets 1 s more per 128 KiB it sends. */
   readonly requestTimeoutMs?: number;
   readonly userAgent?: string;
   /** Debug lines (redacted before they get here). */
@@ -67,6 +67,8 @@ export interface BlobUpload {
 
 const MANIFEST_ACCEPT = [MEDIA_TYPES.index, MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.dockerManifest].join(', ');
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** The slowest upload we wait for: a registry answers a PUT only once it has the whole body. */
+const MIN_UPLOAD_BYTES_PER_MS = 128 * 1024 / 1000;
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -160,6 +162,8 @@ interface SendRequest {
   readonly url: URL;
   readonly headers?: Record<string, string>;
   readonly body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Length of a streamed body. */
+  readonly bodySize?: number;
   readonly scopes: readonly string[];
   /** Statuses handed back to the caller; any other is an error. */
   readonly ok: readonly number[];
@@ -224,9 +228,10 @@ export class RegistryClient {
   }
 
   /** One HTTP exchange: TLS and timeouts, network errors turned into RegistryErrors. */
-  private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined): Promise<Response> {
+  private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<Response> {
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const allowed = (this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS) + Math.ceil(bodySize / MIN_UPLOAD_BYTES_PER_MS);
+    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), allowed);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     const started = Date.now();
     this.log?.(`→ ${init.method} ${url.href}`);
@@ -351,7 +356,8 @@ export class RegistryClient {
         if (authorization) headers.Authorization = authorization;
         const streamed = req.body instanceof ReadableStream;
         const init = { method: req.method, headers, body: req.body as BodyInit | undefined, redirect: 'follow' as const, ...(streamed ? { duplex: 'half' } : {}) };
-        const res = await this.exchange(req.session, req.url, init, req.action, req.signal);
+        const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body instanceof Uint8Array ? req.body.byteLength : req.bodySize ?? 0;
+        const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size);
         // A stream cannot be sent twice: its caller retries the whole upload instead.
         if (res.status === 401 && round === 0 && !streamed) {
           const wider = auth.retryAfter401(res.headers.get('www-authenticate'), scopes, Boolean(authorization));
@@ -398,7 +404,7 @@ export class RegistryClient {
     if (body instanceof ReadableStream) headers['Content-Length'] = String(size);
     const res = await this.send({
       session, method: 'PUT', url, headers,
-      body, scopes: this.scopes(repo, 'push'), ok: [201, 204], what: `upload of blob ${shortDigest(digest)}`, action, signal, retry: false,
+      body, bodySize: size, scopes: this.scopes(repo, 'push'), ok: [201, 204], what: `upload of blob ${shortDigest(digest)}`, action, signal, retry: false,
     });
     await res.arrayBuffer().catch(() => undefined);
     const stored = res.headers.get('docker-content-digest');

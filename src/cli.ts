@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerCleanCommands } from './commands/clean.ts';
 import { registerImageCommands } from './commands/image.ts';
+import { registerMirrorCommands } from './commands/mirror.ts';
 import { registerPublishCommands } from './commands/publish.ts';
 import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
@@ -30,6 +31,7 @@ function program(): Command {
   registerImageCommands(cli, runtime);
   registerPublishCommands(cli, runtime);
   registerReleaseCommands(cli, runtime);
+  registerMirrorCommands(cli, runtime);
   registerCleanCommands(cli, runtime);
   return cli;
 }

@@ -3,6 +3,7 @@
  * the ELF identity the binary must carry, and the qemu-user binary that runs it.
  */
 import { PauseBuildError } from './errors.ts';
+import { formatPlatform } from './oci/platform.ts';
 
 export interface Platform {
   /** Name used on the command line, in file names and in tags (Kubernetes' GOARCH). */
@@ -63,6 +64,5 @@ export function selectPlatforms(values: readonly string[] | undefined): Platform
 
 /** `linux/arm/v7` — the form docker, crane and skopeo print and accept. */
 export function platformString(p: Pick<Platform, 'oci'>): string {
-  const { os, architecture, variant } = p.oci;
-  return variant ? `${os}/${architecture}/${variant}` : `${os}/${architecture}`;
+  return formatPlatform(p.oci);
 }

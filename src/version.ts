@@ -59,6 +59,14 @@ export function maxVersion(versions: Iterable<Version>): Version | undefined {
   return max;
 }
 
+/** Tags as people want to read them: versions first, greatest first, then the other tags by name. */
+export function sortTagsForDisplay(tags: readonly string[]): string[] {
+  const keyed = tags.map((tag) => ({ tag, v: tryParseVersion(tag) }));
+  return keyed
+    .sort((a, b) => (a.v && b.v ? compareVersions(b.v, a.v) : a.v ? -1 : b.v ? 1 : a.tag.localeCompare(b.tag)))
+    .map((x) => x.tag);
+}
+
 /** Kubernetes drops a zero patch: 3.11.0 is published as 3.11. */
 export function formatVersion(full: string): string {
   const v = semver.parse(full);

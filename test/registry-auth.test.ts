@@ -88,6 +88,21 @@ esac
     assert.equal(redact('pa:ss bobpass refresh-me-please'), '*** *** ***');
   });
 
+  it('takes per-registry credentials before --username and the docker config, and only for their host', async () => {
+    const d = await config('by-registry', { auths: { 'r.example.com': { username: 'config-user', password: 'config-pass' }, 'other.example.com': { username: 'o', password: 'other-pass' } } });
+    const source = {
+      dockerConfigDir: d,
+      env,
+      byRegistry: { 'r.example.com': { username: 'own-user', password: 'own-pass-123' } },
+      explicit: { username: 'flag-user', password: 'flag-pass' },
+    };
+    assert.deepEqual(await credentialsFor('r.example.com', source), { username: 'own-user', password: 'own-pass-123' });
+    assert.deepEqual(await credentialsFor('other.example.com', source), { username: 'flag-user', password: 'flag-pass' });
+    const { explicit: _unused, ...withoutFlags } = source;
+    assert.deepEqual(await credentialsFor('other.example.com', withoutFlags), { username: 'o', password: 'other-pass' });
+    assert.equal(redact('own-pass-123'), '***');
+  });
+
   it('finds config.json through $DOCKER_CONFIG, else ~/.docker', async () => {
     const d = await config('via-env', { auths: { 'r.example.com': { username: 'env-user', password: 'env-pass' } } });
     assert.deepEqual(await credentialsFor('r.example.com', { env: { ...env, DOCKER_CONFIG: d } }), { username: 'env-user', password: 'env-pass' });

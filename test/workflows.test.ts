@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { execa } from 'execa';
 import { parse } from 'yaml';
+import { parseMirrorFile } from '../src/mirror-file.ts';
 import { DEFAULT_ARCHES } from '../src/platforms.ts';
 import { REPO_ROOT } from './support/cli.ts';
 
@@ -131,7 +132,19 @@ describe('workflows', () => {
     assert.match(cron!.cron, /^(\S+ ){4}\S+$/);
     const job = Object.values(wf.jobs)[0]!;
     assert.match(runs(job), /^npx pause-build mirror --file mirror\.yaml$/m);
-    const mirror = parse(await readFile(path.join(REPO_ROOT, 'mirror.yaml'), 'utf8')) as { sources: string[]; destinations: string[] };
-    assert.ok(mirror.sources.length > 0 && mirror.destinations.length > 0);
+    // mirror.yaml is valid, and needs no variable the job does not set.
+    const env = Object.fromEntries(Object.keys(job.env ?? {}).map((k) => [k, 'set-by-the-workflow']));
+    assert.deepEqual(Object.keys(env).sort(), ['REGISTRY_PASSWORD', 'REGISTRY_USERNAME']);
+    const text = await readFile(path.join(REPO_ROOT, 'mirror.yaml'), 'utf8');
+    const file = parseMirrorFile(text, path.join(REPO_ROOT, 'mirror.yaml'), env);
+    assert.ok(file.entries.length > 0);
+    for (const entry of file.entries) {
+      for (const d of entry.destinations) {
+        const settings = file.registries[d.repository.registry];
+        assert.equal(settings?.passwordEnv, 'REGISTRY_PASSWORD', `credentials for ${d.repository.registry}`);
+        assert.equal(settings?.credential?.username, 'set-by-the-workflow');
+      }
+    }
+    assert.throws(() => parseMirrorFile(text, 'mirror.yaml', {}), /REGISTRY_(USERNAME|PASSWORD)/);
   });
 });

@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { PauseBuildError } from '../errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
 import { registerBasicCredentials } from '../registry/redact.ts';
+import { isValidHost } from '../registry/reference.ts';
 import { collect, type Runtime } from './common.ts';
 
 export interface RegistryFlags {
@@ -27,8 +28,6 @@ export interface RegistryIo {
   readonly debug?: (line: string) => void;
 }
 
-const HOST_RE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?|\[[0-9a-fA-F:.]+\])(?::\d{1,5})?$/;
-
 export function addRegistryOptions(cmd: Command): Command {
   return cmd
     .option('--insecure-registry <host>', 'registry (host or host:port) spoken to over plain HTTP, without TLS; repeatable', collect)
@@ -44,7 +43,7 @@ function insecureHosts(values: readonly string[] | undefined): string[] {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(h) || h.includes('/')) {
       throw new PauseBuildError(`--insecure-registry "${h}" is not a host`, { hint: 'give host or host:port, without scheme or path, e.g. --insecure-registry 127.0.0.1:5000' });
     }
-    if (!HOST_RE.test(h)) throw new PauseBuildError(`--insecure-registry "${h}" is not a valid host`, { hint: 'give host or host:port, e.g. --insecure-registry 127.0.0.1:5000' });
+    if (!isValidHost(h)) throw new PauseBuildError(`--insecure-registry "${h}" is not a valid host`, { hint: 'give host or host:port, e.g. --insecure-registry 127.0.0.1:5000' });
   }
   return hosts;
 }

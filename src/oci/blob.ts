@@ -11,6 +11,11 @@ export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
 
+/** `sha256:` and the first 12 hex digits: enough to tell digests apart in messages and titles. */
+export function shortDigest(digest: string): string {
+  return digest.slice(0, 7 + 12);
+}
+
 /** Only sha256 digests in their canonical lower-case form; anything else is refused before it names a file. */
 export function isDigest(value: unknown): value is string {
   return typeof value === 'string' && DIGEST_RE.test(value);

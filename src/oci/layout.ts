@@ -163,7 +163,8 @@ function descriptorFrom(value: unknown, where: string, dir: string): Descriptor 
   return { mediaType, digest, size, ...(plat && { platform: plat }), ...(notes && { annotations: notes }) };
 }
 
-async function readBlob(dir: string, descriptor: Descriptor): Promise<Blob> {
+/** A blob of the layout, checked against its descriptor's digest and size. */
+export async function readLayoutBlob(dir: string, descriptor: Descriptor): Promise<Blob> {
   const file = blobPath(dir, descriptor.digest);
   const bytes = await readOptional(file);
   if (bytes === undefined) {
@@ -206,20 +207,25 @@ export async function layoutTags(dir: string): Promise<string[]> {
   return (top.manifests as unknown[]).flatMap((m) => (isRecord(m) && isRecord(m.annotations) && typeof m.annotations[REF_NAME] === 'string' ? [m.annotations[REF_NAME]] : []));
 }
 
-/** The multi-arch image tagged `tag`, every blob (index, manifests, configs, layers) read and verified. */
-export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> {
+/** What index.json names `tag` (the last entry, when several do). */
+export async function layoutEntry(dir: string, tag: string): Promise<Descriptor> {
   const top = await readLayoutIndex(dir);
   const entries = (top.manifests as unknown[]).filter((m) => isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag);
   if (entries.length === 0) {
     const tags = await layoutTags(dir);
     throw new PauseBuildError(`no tag "${tag}" in ${dir}`, { hint: tags.length > 0 ? `its tags: ${tags.join(', ')}` : 'it has no tagged image; build one with pause-build image' });
   }
-  const found = descriptorFrom(entries[entries.length - 1], `${INDEX_FILE} entry "${tag}"`, dir);
+  return descriptorFrom(entries[entries.length - 1], `${INDEX_FILE} entry "${tag}"`, dir);
+}
+
+/** The multi-arch image tagged `tag`, every blob (index, manifests, configs, layers) read and verified. */
+export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> {
+  const found = await layoutEntry(dir, tag);
   if (!INDEX_TYPES.includes(found.mediaType)) {
     throw new PauseBuildError(`tag "${tag}" in ${dir} is ${found.mediaType}, not a multi-arch image index`, { hint: 'build it with pause-build image' });
   }
   const { mediaType, digest, size } = found;
-  const index = await readBlob(dir, { mediaType, digest, size });
+  const index = await readLayoutBlob(dir, { mediaType, digest, size });
   const parsed = parseJson(index.bytes, `index ${digest}`, dir);
   if (!isRecord(parsed) || !Array.isArray(parsed.manifests)) throw new PauseBuildError(`index ${digest} in ${dir} has no manifests`, { hint: `remove ${dir} and build it again` });
 
@@ -229,12 +235,12 @@ export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> 
     if (!MANIFEST_TYPES.includes(descriptor.mediaType)) {
       throw new PauseBuildError(`index ${digest} in ${dir} lists a ${descriptor.mediaType}, not an image manifest`, { hint: 'nested indexes are not supported' });
     }
-    const manifest = await readBlob(dir, descriptor);
+    const manifest = await readLayoutBlob(dir, descriptor);
     const body = parseJson(manifest.bytes, `manifest ${descriptor.digest}`, dir);
     if (!isRecord(body) || !Array.isArray(body.layers)) throw new PauseBuildError(`manifest ${descriptor.digest} in ${dir} has no layers list`, { hint: `remove ${dir} and build it again` });
-    const config = await readBlob(dir, descriptorFrom(body.config, `manifest ${descriptor.digest} config`, dir));
+    const config = await readLayoutBlob(dir, descriptorFrom(body.config, `manifest ${descriptor.digest} config`, dir));
     const layers: Blob[] = [];
-    for (const [j, layer] of body.layers.entries()) layers.push(await readBlob(dir, descriptorFrom(layer, `manifest ${descriptor.digest} layer ${j}`, dir)));
+    for (const [j, layer] of body.layers.entries()) layers.push(await readLayoutBlob(dir, descriptorFrom(layer, `manifest ${descriptor.digest} layer ${j}`, dir)));
     images.push({ arch: archOf(descriptor.platform), manifest, config, layers });
   }
   return { index, images };

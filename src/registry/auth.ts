@@ -40,6 +40,8 @@ export interface DockerConfigFile {
 }
 
 export interface CredentialSource {
+  /** Credentials for particular registries (`host[:port]`), before anything else. */
+  readonly byRegistry?: Readonly<Record<string, Credential>>;
   /** --username with --password-stdin: used for every registry, before any config. */
   readonly explicit?: { readonly username: string; readonly password: string };
   /** Directory holding config.json; default $DOCKER_CONFIG, else ~/.docker. */
@@ -148,6 +150,12 @@ export async function runCredentialHelper(helper: string, server: string, env: N
 
 /** Credentials for one registry (`host[:port]`), or undefined for anonymous access. */
 export async function credentialsFor(registry: string, source: CredentialSource = {}): Promise<Credential | undefined> {
+  const wanted = normalizeKey(registry);
+  const own = Object.entries(source.byRegistry ?? {}).find(([key]) => normalizeKey(key) === wanted)?.[1];
+  if (own) {
+    registerCredential(own);
+    return own;
+  }
   if (source.explicit) {
     registerCredential(source.explicit);
     return source.explicit;
@@ -157,7 +165,6 @@ export async function credentialsFor(registry: string, source: CredentialSource 
   if (!config) return undefined;
   const file = path.join(dir, 'config.json');
   const env = source.env ?? process.env;
-  const wanted = normalizeKey(registry);
   const server = isHub(registry) ? DOCKER_HUB_KEY : registry;
 
   const helper = Object.entries(config.credHelpers ?? {}).find(([key]) => normalizeKey(key) === wanted)?.[1];

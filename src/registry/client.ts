@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { Agent, type Dispatcher } from 'undici';
 import { PauseBuildError } from '../errors.ts';
-import type { Blob as OciBlob } from '../oci/types.ts';
+import { shortDigest } from '../oci/blob.ts';
+import type { Descriptor } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';
 import { packageVersion } from '../project.ts';
 import { type Credential, type CredentialSource, RegistryAuth, credentialsFor } from './auth.ts';
@@ -27,7 +28,7 @@ export interface RegistryClientOptions {
   /** Credentials: explicit ones or where the docker config is. */
   readonly credentials?: CredentialSource;
   readonly retry?: Partial<RetryPolicy>;
-  /** Time allowed for a response to start, per try. */
+  /** Time allowed for a response to start, per try; an upload gets 1 s more per 128 KiB it sends. */
   readonly requestTimeoutMs?: number;
   readonly userAgent?: string;
   /** Debug lines (redacted before they get here). */
@@ -54,15 +55,23 @@ export interface Manifest extends ManifestInfo {
 
 export type BlobTransfer = 'uploaded' | 'mounted';
 
+/**
+ * What an upload sends: the bytes at hand, or a way to open them (again on each try), so
+ * that content read from elsewhere is streamed rather than held. `Blob` from oci/ fits.
+ */
+export interface BlobUpload {
+  readonly descriptor: Descriptor;
+  readonly bytes?: Uint8Array;
+  readonly open?: () => Promise<Uint8Array | ReadableStream<Uint8Array>>;
+}
+
 const MANIFEST_ACCEPT = [MEDIA_TYPES.index, MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.dockerManifest].join(', ');
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** The slowest upload we wait for: a registry answers a PUT only once it has the whole body. */
+const MIN_UPLOAD_BYTES_PER_MS = 128 * 1024 / 1000;
 
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-function shortDigest(digest: string): string {
-  return digest.slice(0, 7 + 12);
 }
 
 function hostMatches(list: readonly string[], registry: string): boolean {
@@ -152,7 +161,9 @@ interface SendRequest {
   readonly method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   readonly url: URL;
   readonly headers?: Record<string, string>;
-  readonly body?: Uint8Array | string;
+  readonly body?: Uint8Array | string | ReadableStream<Uint8Array>;
+  /** Length of a streamed body. */
+  readonly bodySize?: number;
   readonly scopes: readonly string[];
   /** Statuses handed back to the caller; any other is an error. */
   readonly ok: readonly number[];
@@ -217,9 +228,10 @@ export class RegistryClient {
   }
 
   /** One HTTP exchange: TLS and timeouts, network errors turned into RegistryErrors. */
-  private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined): Promise<Response> {
+  private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<Response> {
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const allowed = (this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS) + Math.ceil(bodySize / MIN_UPLOAD_BYTES_PER_MS);
+    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), allowed);
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     const started = Date.now();
     this.log?.(`→ ${init.method} ${url.href}`);
@@ -342,8 +354,12 @@ export class RegistryClient {
         const authorization = req.url.origin === req.session.base.origin ? await auth.header(scopes, { registry: req.session.registry, action: req.action }) : undefined;
         const headers: Record<string, string> = { ...req.headers };
         if (authorization) headers.Authorization = authorization;
-        const res = await this.exchange(req.session, req.url, { method: req.method, headers, body: req.body as BodyInit | undefined, redirect: 'follow' }, req.action, req.signal);
-        if (res.status === 401 && round === 0) {
+        const streamed = req.body instanceof ReadableStream;
+        const init = { method: req.method, headers, body: req.body as BodyInit | undefined, redirect: 'follow' as const, ...(streamed ? { duplex: 'half' } : {}) };
+        const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body instanceof Uint8Array ? req.body.byteLength : req.bodySize ?? 0;
+        const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size);
+        // A stream cannot be sent twice: its caller retries the whole upload instead.
+        if (res.status === 401 && round === 0 && !streamed) {
           const wider = auth.retryAfter401(res.headers.get('www-authenticate'), scopes, Boolean(authorization));
           if (wider) {
             await res.arrayBuffer().catch(() => undefined);
@@ -376,14 +392,19 @@ export class RegistryClient {
   }
 
   /** PUT of the blob's bytes to an upload session opened by POST. */
-  private async finishUpload(session: Session, repo: Repository, location: string | null, blob: OciBlob, action: string, signal: AbortSignal | undefined): Promise<void> {
-    const { digest } = blob.descriptor;
+  private async finishUpload(session: Session, repo: Repository, location: string | null, blob: BlobUpload, action: string, signal: AbortSignal | undefined): Promise<void> {
+    const { digest, size } = blob.descriptor;
     if (!location) throw new RegistryError(`${action}: registry ${session.registry} opened an upload without a Location`, { hint: 'the registry is not following the distribution spec' });
     const url = new URL(location, new URL(`v2/${repo.repository}/blobs/uploads/`, session.base));
     url.searchParams.set('digest', digest);
+    const body = blob.bytes ?? (await blob.open?.());
+    if (body === undefined) throw new Error(`upload of blob ${digest} without content`);
+    const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
+    // A stream has no length of its own; registries want one.
+    if (body instanceof ReadableStream) headers['Content-Length'] = String(size);
     const res = await this.send({
-      session, method: 'PUT', url, headers: { 'Content-Type': 'application/octet-stream' },
-      body: blob.bytes, scopes: this.scopes(repo, 'push'), ok: [201, 204], what: `upload of blob ${shortDigest(digest)}`, action, signal, retry: false,
+      session, method: 'PUT', url, headers,
+      body, bodySize: size, scopes: this.scopes(repo, 'push'), ok: [201, 204], what: `upload of blob ${shortDigest(digest)}`, action, signal, retry: false,
     });
     await res.arrayBuffer().catch(() => undefined);
     const stored = res.headers.get('docker-content-digest');
@@ -396,7 +417,7 @@ export class RegistryClient {
    * Monolithic upload (POST, then PUT with ?digest=), retried as a whole: a failed PUT
    * leaves its upload session unusable, so a retry opens a new one.
    */
-  async uploadBlob(repo: Repository, blob: OciBlob, opts: CallOptions = {}): Promise<void> {
+  async uploadBlob(repo: Repository, blob: BlobUpload, opts: CallOptions = {}): Promise<void> {
     const session = this.session(repo.registry);
     const action = this.action(repo, opts, 'push to');
     await withRetries(this.policy, async () => {
@@ -411,9 +432,10 @@ export class RegistryClient {
 
   /**
    * Cross-repository mount from `from` (same registry); when the registry cannot mount
-   * (202), the upload session it opened is used to upload the bytes instead.
+   * (202), the upload session it opened is used to upload the bytes instead (a lazy
+   * blob is opened only then).
    */
-  async mountBlob(repo: Repository, blob: OciBlob, from: string, opts: CallOptions = {}): Promise<BlobTransfer> {
+  async mountBlob(repo: Repository, blob: BlobUpload, from: string, opts: CallOptions = {}): Promise<BlobTransfer> {
     const session = this.session(repo.registry);
     const action = this.action(repo, opts, 'push to');
     const { digest } = blob.descriptor;

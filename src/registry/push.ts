@@ -5,7 +5,9 @@
  * requested tag is checked before anything is written, a tag holding other content
  * stops the push, and a push whose tags already hold this content does nothing.
  */
+import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
+import { formatPlatform } from '../oci/platform.ts';
 import type { Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
 import { type Repository, formatRepository, pinnedReference, validateTag } from './reference.ts';
@@ -97,8 +99,7 @@ export function perArchTag(tag: string, arch: string): string {
 
 function platformOf(image: BuiltImage): string {
   const p = image.manifest.descriptor.platform;
-  if (!p) return `linux/${image.arch}`;
-  return p.variant ? `${p.os}/${p.architecture}/${p.variant}` : `${p.os}/${p.architecture}`;
+  return p ? formatPlatform(p) : `linux/${image.arch}`;
 }
 
 /** Every tag to write and the digest it must hold: per-arch tags first, index tags last. */
@@ -120,32 +121,6 @@ export function planTags(built: BuiltIndex, tags: readonly string[], perArchTags
     plan.push({ tag, digest: built.index.descriptor.digest, mediaType: built.index.descriptor.mediaType, bytes: built.index.bytes });
   }
   return plan;
-}
-
-/** Waits for every promise (so nothing is left running), then throws the first failure. */
-async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
-  const settled = await Promise.allSettled(promises);
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
-}
-
-/** A small semaphore: at most `size` tasks at once. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: (() => void)[] = [];
-  constructor(private readonly size: number) {}
-
-  async run<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.active >= this.size) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await fn();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
 }
 
 /**

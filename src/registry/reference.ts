@@ -43,6 +43,11 @@ function looksLikeHost(component: string): boolean {
   return component.includes('.') || component.includes(':') || component === 'localhost' || component !== component.toLowerCase();
 }
 
+/** True for `host[:port]` as references write it: DNS labels or a bracketed IPv6 address. */
+export function isValidHost(host: string): boolean {
+  return HOST_RE.test(host);
+}
+
 /** True for a valid tag (`[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`). */
 export function isValidTag(tag: string): boolean {
   return TAG_RE.test(tag);

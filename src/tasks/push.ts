@@ -4,6 +4,7 @@
  * The steps are those of pushIndex (src/registry/push.ts), shown one by one.
  */
 import type { ListrTask } from 'listr2';
+import { shortDigest } from '../oci/blob.ts';
 import type { Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { IndexPush, type BlobStatus, type PushOptions, type PushResult } from '../registry/push.ts';
@@ -27,14 +28,11 @@ export function formatBytes(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-function short(digest: string): string {
-  return digest.slice(0, 19);
-}
 
 const BLOB_STATUS: Record<BlobStatus, string> = { uploaded: 'uploaded', skipped: 'already there', mounted: 'mounted' };
 
 function blobTask(run: IndexPush, image: BuiltImage, blob: OciBlob, kind: 'config' | 'layer'): ListrTask {
-  const label = `${kind} ${short(blob.descriptor.digest)} ${formatBytes(blob.descriptor.size)}`;
+  const label = `${kind} ${shortDigest(blob.descriptor.digest)} ${formatBytes(blob.descriptor.size)}`;
   return {
     title: label,
     task: async (_ctx, task) => {
@@ -46,7 +44,7 @@ function blobTask(run: IndexPush, image: BuiltImage, blob: OciBlob, kind: 'confi
 
 function imageTask(run: IndexPush, image: BuiltImage): ListrTask {
   const size = image.layers.reduce((s, l) => s + l.descriptor.size, 0);
-  const label = `${image.arch} ${short(image.manifest.descriptor.digest)} ${formatBytes(size)}`;
+  const label = `${image.arch} ${shortDigest(image.manifest.descriptor.digest)} ${formatBytes(size)}`;
   return {
     title: label,
     task: async (_ctx, task) => {
@@ -60,7 +58,7 @@ function imageTask(run: IndexPush, image: BuiltImage): ListrTask {
           blobTask(run, image, image.config, 'config'),
           ...image.layers.map((l) => blobTask(run, image, l, 'layer')),
           {
-            title: `manifest ${short(image.manifest.descriptor.digest)} ${formatBytes(image.manifest.descriptor.size)}`,
+            title: `manifest ${shortDigest(image.manifest.descriptor.digest)} ${formatBytes(image.manifest.descriptor.size)}`,
             task: async () => {
               await run.putImageManifest(image);
             },
@@ -88,10 +86,10 @@ export function pushTasks(input: PushTaskInput, state: PushState): ListrTask[] {
         const tags = run.result().tags;
         if (unchanged) {
           state.result = run.result();
-          task.title = `${repo}: ${tags.map((t) => t.tag).join(', ')} already hold ${short(built.index.descriptor.digest)}; nothing to push`;
+          task.title = `${repo}: ${tags.map((t) => t.tag).join(', ')} already hold ${shortDigest(built.index.descriptor.digest)}; nothing to push`;
           return;
         }
-        const changes = tags.filter((t) => t.status !== 'unchanged').map((t) => `${t.tag} ${t.status === 'created' ? 'new' : `moves from ${short(t.previous ?? '')}`}`);
+        const changes = tags.filter((t) => t.status !== 'unchanged').map((t) => `${t.tag} ${t.status === 'created' ? 'new' : `moves from ${shortDigest(t.previous ?? '')}`}`);
         task.title = `${repo}: ${changes.length ? changes.join(', ') : 'no tags, by digest only'}`;
       },
     },

@@ -1,0 +1,227 @@
+/**
+ * A mirror run as listr2 tasks, in two lists. The first only reads: it selects tags,
+ * reads each source image and asks each destination what it holds (a dry run stops
+ * there). The second writes: one task per copy (at most --jobs at once) with one per
+ * destination, titled with the blobs and bytes moved. A failure stops only its own
+ * destination; every failure is kept in the state for the command to report.
+ */
+import type { ListrTask } from 'listr2';
+import { Limiter, settleAll } from '../concurrency.ts';
+import { PauseBuildError } from '../errors.ts';
+import { formatSize } from '../github.ts';
+import { layoutTags } from '../oci/layout.ts';
+import { shortDigest } from '../oci/blob.ts';
+import {
+  type CopyReport, type MirrorJob, type MirrorReport, type ParsedEntry, type SourceSpec,
+  checkOverlaps, copyReport, copySummary, destinationReport, destinationSummary, errorLine, expandEntry, rewrittenLine, sourceName,
+} from '../mirror.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import {
+  type CopySession, type DestinationPlan, type DestinationResult, type SourceImage,
+  destinationName, layoutSource, planSummary, registrySource, resolveImage,
+} from '../registry/copy.ts';
+import { Spool } from '../registry/spool.ts';
+
+export interface MirrorInput {
+  readonly client: RegistryClient;
+  readonly session: CopySession;
+  readonly entries: readonly ParsedEntry[];
+  /** Copies at once. */
+  readonly jobs: number;
+  readonly signal?: AbortSignal;
+  /** Spool settings (tests). */
+  readonly memoryLimit?: number;
+  readonly tmpdir?: string;
+}
+
+export interface PlannedCopy {
+  readonly job: MirrorJob;
+  readonly spool: Spool;
+  image?: SourceImage;
+  /** Per destination, in the job's order. */
+  plans: (DestinationPlan | undefined)[];
+  results: (DestinationResult | { error: unknown } | undefined)[];
+  error?: unknown;
+}
+
+export interface MirrorState {
+  copies: PlannedCopy[];
+  failures: unknown[];
+}
+
+export function newMirrorState(): MirrorState {
+  return { copies: [], failures: [] };
+}
+
+
+function imageTitle(image: SourceImage): string {
+  const summary = copyReport(image, []);
+  const rewritten = rewrittenLine(summary);
+  return `${image.source.name} ${shortDigest(image.sourceDigest)}: ${copySummary(summary)}${rewritten ? `; ${rewritten}` : ''}`;
+}
+
+function planTitle(plan: DestinationPlan, digest: string): string {
+  const report = destinationReport(plan.destination, digest, planSummary(plan));
+  return `→ ${report.reference}: ${destinationSummary(report, true)}`;
+}
+
+function listTagsOf(client: RegistryClient, signal: AbortSignal | undefined) {
+  return async (source: SourceSpec): Promise<string[]> => {
+    if (source.kind === 'layout') return layoutTags(source.dir);
+    const repo = { registry: source.ref.registry, repository: source.ref.repository };
+    return client.listTags(repo, { signal, action: `list tags of ${sourceName(source)}` });
+  };
+}
+
+/** Keeps the failure for the command, and lets listr show it. */
+function recording<T>(state: MirrorState, fn: () => Promise<T>): Promise<T> {
+  return fn().catch((e: unknown) => {
+    state.failures.push(e);
+    throw e;
+  });
+}
+
+/** The reading list: tags, sources, and what each destination lacks. */
+export function planTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
+  const selecting = input.entries.some((e) => e.selectors);
+  return [
+    {
+      title: selecting ? 'Selecting tags' : 'Reading the request',
+      task: async (_ctx, task) => {
+        const limiter = new Limiter(input.jobs);
+        const list = listTagsOf(input.client, input.signal);
+        const expanded = await Promise.allSettled(input.entries.map((e) => limiter.run(() => expandEntry(e, list))));
+        const jobs: MirrorJob[] = [];
+        for (const r of expanded) {
+          if (r.status === 'fulfilled') jobs.push(...r.value);
+          else state.failures.push(r.reason);
+        }
+        if (state.failures.length) throw state.failures[0];
+        checkOverlaps(jobs);
+        state.copies = jobs.map((job) => ({
+          job,
+          spool: new Spool({ source: sourceName(job.source), ...(input.memoryLimit === undefined ? {} : { memoryLimit: input.memoryLimit }), ...(input.tmpdir ? { tmpdir: input.tmpdir } : {}) }),
+          plans: job.destinations.map(() => undefined),
+          results: job.destinations.map(() => undefined),
+        }));
+        const n = jobs.length;
+        task.title = `${n} cop${n === 1 ? 'y' : 'ies'} to make: ${jobs.map((j) => sourceName(j.source)).join(', ')}`;
+      },
+    },
+    {
+      title: 'Reading sources and destinations',
+      task: (_ctx, task) => task.newListr(state.copies.map((copy) => readTask(input, state, copy)), { concurrent: input.jobs, exitOnError: false }),
+    },
+  ];
+}
+
+function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): ListrTask {
+  return {
+    title: sourceName(copy.job.source),
+    task: async (_ctx, task) => {
+      const { job } = copy;
+      const source = job.source.kind === 'registry' ? registrySource(input.client, job.source.ref) : layoutSource(job.source.dir, job.source.tag!);
+      const image = await recording(state, () => resolveImage(source, { ...(job.platforms ? { platforms: job.platforms } : {}), spool: copy.spool, ...(input.signal ? { signal: input.signal } : {}) })).catch((e: unknown) => {
+        copy.error = e;
+        throw e;
+      });
+      copy.image = image;
+      task.title = imageTitle(image);
+      const settled = await Promise.allSettled(job.destinations.map((d) => input.session.plan(image, d)));
+      settled.forEach((s, i) => {
+        if (s.status === 'fulfilled') {
+          copy.plans[i] = s.value;
+        } else {
+          copy.results[i] = { error: s.reason };
+          state.failures.push(s.reason);
+        }
+      });
+      // Shown under the source: what each destination lacks, or why it could not be asked.
+      return task.newListr(job.destinations.map((d, i) => ({
+        title: copy.plans[i] ? planTitle(copy.plans[i]!, image.root.digest) : `→ ${destinationName(d)}`,
+        task: async () => {
+          const failed = copy.results[i];
+          if (failed && 'error' in failed) throw failed.error;
+        },
+      })), { concurrent: true, exitOnError: false });
+    },
+  };
+}
+
+/** The writing list: each copy to each destination that lacks something. */
+export function copyTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
+  // Copies with nothing to write keep their plans as their results (see mirrorReport).
+  const todo = state.copies.filter((c) => c.image && c.plans.some((p) => p && !planSummary(p).unchanged));
+  return [
+    {
+      title: todo.length ? `Copying ${todo.length} image${todo.length === 1 ? '' : 's'}` : 'Every destination is up to date',
+      task: (_ctx, task) => task.newListr(todo.map((copy) => writeTask(input, state, copy)), { concurrent: input.jobs, exitOnError: false }),
+    },
+  ];
+}
+
+function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): ListrTask {
+  const image = copy.image!;
+  let remaining = copy.job.destinations.length;
+  // The spool (and its temp files) goes as soon as the image's last destination is done.
+  const finished = async () => {
+    if (--remaining === 0) await copy.spool.dispose();
+  };
+  const destinationTask = (i: number): ListrTask => {
+    const d = copy.job.destinations[i]!;
+    const plan = copy.plans[i]!;
+    const label = `→ ${destinationName(d, image.root.digest)}`;
+    return {
+      title: label,
+      task: (_ctx, task) => recording(state, async () => {
+        if (planSummary(plan).unchanged) {
+          task.title = `${label}: already there`;
+          return;
+        }
+        let done = 0;
+        let moved = 0;
+        const result = await input.session.copy(image, plan, copy.spool, (e) => {
+          if (e.type !== 'blob') return;
+          done++;
+          if (e.status === 'uploaded') moved += e.descriptor.size;
+          task.title = `${label}: ${done}/${plan.blobs.length} blobs, ${formatSize(moved)} uploaded`;
+        }).catch((e: unknown) => {
+          copy.results[i] = { error: e };
+          throw e;
+        });
+        copy.results[i] = result;
+        task.title = `${label}: ${destinationSummary(destinationReport(d, image.root.digest, result), false)}`;
+      }).finally(finished),
+    };
+  };
+  return {
+    title: `${image.source.name} ${shortDigest(image.root.digest)}`,
+    task: (_ctx, task) => task.newListr(copy.job.destinations.map((_, i) => destinationTask(i)), { concurrent: true, exitOnError: false }),
+  };
+}
+
+/** What happened (or, in a dry run, would), per copy and destination. */
+export function mirrorReport(state: MirrorState, dryRun: boolean): MirrorReport {
+  const copies: CopyReport[] = state.copies.map((c) => {
+    if (!c.image) return { source: sourceName(c.job.source), destinations: [], ...(c.error ? { error: errorLine(c.error) } : {}) };
+    const digest = c.image.root.digest;
+    return copyReport(c.image, c.job.destinations.map((d, i) => {
+      const outcome = c.results[i] ?? (c.plans[i] ? planSummary(c.plans[i]!) : { error: new Error('not planned') });
+      return destinationReport(d, digest, outcome);
+    }));
+  });
+  return { dryRun, copies };
+}
+
+/** The first failure, saying how many more there were; undefined when none. */
+export function combinedFailure(state: MirrorState): unknown {
+  const [first, ...rest] = state.failures;
+  if (first === undefined) return undefined;
+  if (rest.length === 0 || !(first instanceof PauseBuildError)) return first;
+  return new PauseBuildError(`${first.message} (and ${rest.length} more failure${rest.length === 1 ? '' : 's'})`, { hint: first.hint, cause: first, exitCode: first.exitCode });
+}
+
+/** Removes every spool's temp files. */
+export async function disposeSpools(state: MirrorState): Promise<void> {
+  await settleAll(state.copies.map((c) => c.spool.dispose()));
+}

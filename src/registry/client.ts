@@ -95,6 +95,9 @@ const RETRYABLE_NETWORK = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
 ]);
 
+/** Failures of a connection that was made: the registry was there. */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
 function networkError(err: unknown, host: string, action: string, caFile: string | undefined): RegistryError {
   const { code, message } = errorCode(err);
   const at = `${action}: `;
@@ -116,7 +119,22 @@ function networkError(err: unknown, host: string, action: string, caFile: string
   if (code === 'ENOTFOUND') {
     return new RegistryError(`${at}registry host ${host} not found`, { hint: 'check the host name in the image reference', cause: err });
   }
-  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'TIMEOUT' ? 'timed out' : code ? `${code}` : redact(message);
+  if (code !== undefined && DROPPED.has(code)) {
+    // The registry was reached: the connection broke during the exchange.
+    return new RegistryError(`${at}connection to ${host} dropped (${code})`, {
+      hint: 'the registry or something on the way closed it; try again, and check proxies and the registry\'s logs if it goes on',
+      cause: err,
+      retryable: true,
+    });
+  }
+  if (code === 'TIMEOUT') {
+    return new RegistryError(`${at}registry ${host} did not answer in time (timed out)`, {
+      hint: 'check that the registry runs; PAUSE_BUILD_REQUEST_TIMEOUT_MS sets how long to wait',
+      cause: err,
+      retryable: true,
+    });
+  }
+  const why = code === 'ECONNREFUSED' ? 'connection refused' : code ? `${code}` : redact(message);
   return new RegistryError(`${at}registry ${host} unreachable (${why})`, {
     hint: `check that the registry runs and listens on ${host}`,
     cause: err,

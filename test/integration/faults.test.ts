@@ -1,6 +1,7 @@
 /**
  * Pushes through a proxy that breaks things at random, with a seed: resets, 500/503,
- * 429 with Retry-After, bodies cut short, stalls past the client's timeout, on uploads
+ * 429 with Retry-After, bodies cut short, stalls past the client's timeout, requests
+ * that reach the registry after the client gave up on them, on uploads
  * and reads alike (test/support/faults.ts). Whatever happens, a run ends either with
  * exactly the expected digest behind every tag or with one clear line, and never with
  * a tag that names missing content: after each run every tag is walked down to its

@@ -4,8 +4,9 @@
  * the way networks and registries do: connection resets (before or after the registry
  * saw the request), 500 and 503 (also after the registry acted), 429 with a short
  * Retry-After, response bodies cut short (Content-Length promising more than is sent,
- * then a close), and stalls longer than the client's request timeout (before the
- * response, or after its headers, in the middle of the body).
+ * then a close), stalls longer than the client's request timeout (before the
+ * response, or after its headers, in the middle of the body), and late deliveries
+ * (a request held past that timeout, then forwarded after the client gave up).
  *
  * Every decision comes from a mulberry32 PRNG seeded with the run's seed and the
  * request's identity (method, path without upload session ids, digest, and how many
@@ -46,6 +47,8 @@ export const FAULT_KINDS = [
   'truncate',
   /** Held past the client's timeout without an answer, then closed; never forwarded. */
   'stall',
+  /** Held past the client's timeout, then forwarded anyway: the registry acts after the client gave up (and maybe retried). */
+  'late',
   /** Forwarded; headers and part of the body sent, then held past the timeout and closed. */
   'stall-body',
 ] as const;
@@ -116,6 +119,7 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
   const injected: InjectedFault[] = [];
   const forwarded: RequestRecord[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  const inflight = new Set<Promise<unknown>>();
   let stopping = false;
 
   const decide = (method: string, url: string): FaultKind | undefined => {
@@ -132,7 +136,16 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     return kind;
   };
 
-  const forward = (req: http.IncomingMessage, body: Buffer): Promise<Upstream> =>
+  const forward = (req: http.IncomingMessage, body: Buffer): Promise<Upstream> => {
+    const done = exchange(req, body);
+    // stop() waits for every forwarded request, so that nothing reaches the registry after it.
+    const settled = done.catch(() => undefined);
+    inflight.add(settled);
+    void settled.then(() => inflight.delete(settled));
+    return done;
+  };
+
+  const exchange = (req: http.IncomingMessage, body: Buffer): Promise<Upstream> =>
     new Promise((resolve, reject) => {
       const up = http.request({ host: targetHost, port: Number(targetPort), method: req.method, path: req.url, headers: req.headers, agent }, (res) => {
         readBody(res).then((b) => {
@@ -162,6 +175,14 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
       }
       const body = await readBody(req);
       if (kind === 'stall') return await hold(res);
+      if (kind === 'late') {
+        await sleep(plan.stallMs, undefined, { ref: false });
+        res.socket?.destroy();
+        // Once the proxy stops, nothing more reaches the registry: the test reads it then.
+        if (stopping) return;
+        await forward(req, body).catch(() => undefined);
+        return;
+      }
       if (kind === 'error-500' || kind === 'error-503' || kind === 'too-many-requests') {
         const status = kind === 'error-500' ? 500 : kind === 'error-503' ? 503 : 429;
         const headers: Record<string, string> = { 'Content-Type': 'application/json' };
@@ -221,12 +242,12 @@ export async function startFaultProxy(target: string, plan: FaultPlan): Promise<
     host: `127.0.0.1:${port}`,
     injected,
     forwarded,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        stopping = true;
-        for (const s of sockets) s.destroy();
-        agent.destroy();
-        server.close(() => resolve());
-      }),
+    stop: async () => {
+      stopping = true;
+      for (const s of sockets) s.destroy();
+      await Promise.all(inflight);
+      agent.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
   };
 }

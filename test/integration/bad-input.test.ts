@@ -183,6 +183,7 @@ const CASES: readonly Case[] = [
   { name: 'release: not in a git work tree', args: (_w, dir) => ['release', '3.11', '--root', dir], error: /^error: .* is not in a git work tree/ },
   { name: 'release: malformed --registry', inRepo: true, args: () => ['release', '3.11', '--registry', 'Registry Host/pause'], error: /^error: invalid image reference "Registry Host\/pause"/ },
   { name: 'release: wrong password (htpasswd)', inRepo: true, args: (w) => ['release', '3.11', '--registry', `${w.secure.host}/pause`, '--ca-file', w.secure.certificates!.caFile, '--username', USER.username, '--password-stdin'], input: 'not-it-at-all', error: /^error: list tags of 127\.0\.0\.1:\d+\/pause: authentication failed \(401\)/ },
+  { name: 'release: unknown registry host', inRepo: true, args: () => ['release', '3.11', '--registry', 'no-such-host.invalid:5000/pause', '--insecure-registry', 'no-such-host.invalid:5000'], env: () => ({ PAUSE_BUILD_RETRY_DELAY_MS: '1' }), error: /^error: list tags of no-such-host\.invalid:5000\/pause: registry host no-such-host\.invalid:5000 not found — check the host name/ },
   // ---- clean
   { name: 'clean: --bin-dir is the current directory', args: () => ['clean', '--bin-dir', '.'], error: /^error: refusing to remove .*: it holds the current directory/ },
   { name: 'clean: --output-dir is the root', args: () => ['clean', '--output-dir', '/'], error: /^error: refusing to remove \/: it holds the current directory/ },

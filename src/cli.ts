@@ -9,7 +9,8 @@ import { registerPublishCommands } from './commands/publish.ts';
 import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
-import { annotateError, maskEnvSecrets } from './github.ts';
+import { annotateError, inActions, maskEnvSecrets, maskSecret } from './github.ts';
+import { onSecret } from './registry/redact.ts';
 import { packageVersion } from './project.ts';
 
 const interrupt = new AbortController();
@@ -37,8 +38,11 @@ function program(): Command {
 }
 
 async function main(argv: string[]): Promise<number> {
-  // In GitHub Actions, secrets from the environment are masked before anything is printed.
+  // In GitHub Actions, secrets from the environment are masked before anything is printed,
+  // and every credential read later (--password-stdin, docker config, helpers, tokens) as
+  // soon as it is read, before it is sent anywhere.
   maskEnvSecrets();
+  if (inActions()) onSecret((secret) => maskSecret(secret));
   const stop = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) process.exit(130);
     process.stderr.write(`\n${signal}: stopping, cleaning up…\n`);

@@ -40,6 +40,8 @@ export const PLATFORMS: readonly Platform[] = [
 
 export const DEFAULT_ARCHES: readonly string[] = PLATFORMS.filter((p) => p.default).map((p) => p.arch);
 
+const DEFAULT_ARCHES_TEXT = PLATFORMS.filter((p) => p.default).map((p) => p.arch).join(',');
+
 export function platformFor(arch: string): Platform {
   const found = PLATFORMS.find((p) => p.arch === arch);
   if (!found) {
@@ -55,8 +57,14 @@ export function platformFor(arch: string): Platform {
  * Order follows the table so that outputs (index entries, tables) are stable.
  */
 export function selectPlatforms(values: readonly string[] | undefined): Platform[] {
-  const names = (values ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
-  if (names.length === 0) return PLATFORMS.filter((p) => p.default);
+  if (values === undefined || values.length === 0) return PLATFORMS.filter((p) => p.default);
+  const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  // `--arch "$ARCH"` with ARCH unset must not quietly build every arch.
+  if (names.length === 0) {
+    throw new PauseBuildError(`--arch ${JSON.stringify(values.join(','))} names no arch`, {
+      hint: `name one or more of ${PLATFORMS.map((p) => p.arch).join(', ')}, or leave --arch out for ${DEFAULT_ARCHES_TEXT}`,
+    });
+  }
   if (names.includes('all')) return [...PLATFORMS];
   const wanted = new Set(names.map((n) => platformFor(n).arch));
   return PLATFORMS.filter((p) => wanted.has(p.arch));

@@ -7,7 +7,7 @@ import { PauseBuildError, formatError } from '../src/errors.ts';
 import { parseDockerfile } from '../src/oci/dockerfile.ts';
 import { buildImage } from '../src/oci/image.ts';
 import { buildIndex } from '../src/oci/index.ts';
-import { blobPath, layoutReference, layoutTags, readLayout, writeLayout } from '../src/oci/layout.ts';
+import { blobPath, checkLayoutTarget, layoutReference, layoutTags, readLayout, writeLayout } from '../src/oci/layout.ts';
 import type { BuiltIndex } from '../src/oci/types.ts';
 import { platformFor } from '../src/platforms.ts';
 
@@ -159,6 +159,19 @@ describe('OCI layout', () => {
     await writeFile(path.join(garbage, 'index.json'), '{not json');
     await rejects(readLayout(garbage, '3.10'), /^index\.json in .* is not valid JSON$/);
     await rejects(writeLayout(garbage, built(['amd64']), '3.10'), /^index\.json in .* is not valid JSON$/);
+    // Refused before anything is written: no blobs scattered into the broken layout.
+    assert.deepEqual((await readdir(garbage)).sort(), ['index.json', 'oci-layout']);
+    const notIndex = fresh();
+    await mkdir(notIndex);
+    await writeFile(path.join(notIndex, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await writeFile(path.join(notIndex, 'index.json'), '{"manifests": {}}');
+    await rejects(checkLayoutTarget(notIndex, '3.10'), /^index\.json in .* is not an image index$/);
+    await rejects(writeLayout(notIndex, built(['amd64']), '3.10'), /^index\.json in .* is not an image index$/);
+    assert.deepEqual((await readdir(notIndex)).sort(), ['index.json', 'oci-layout']);
+    const file = path.join(tmp, `a-file-${Math.random()}`);
+    await writeFile(file, 'x');
+    await rejects(checkLayoutTarget(file, '3.10'), /is a file, not a directory$/);
+    await checkLayoutTarget(path.join(tmp, 'not-there-yet'), '3.10');
   });
 
   it('refuses a tag that points at a single manifest, and invalid tags', async () => {

@@ -46,6 +46,17 @@ describe('--arch selection', () => {
     });
   }
 
+  for (const empty of [[''], [','], [' , ']]) {
+    it(`${JSON.stringify(empty)} names no arch: refused rather than read as every arch`, () => {
+      assert.throws(() => selectPlatforms(empty), (e: unknown) => {
+        assert.ok(e instanceof PauseBuildError);
+        assert.match(e.message, /^--arch ".*" names no arch$/);
+        assert.match(e.hint ?? '', /leave --arch out for amd64,arm,arm64,ppc64le,s390x/);
+        return true;
+      });
+    });
+  }
+
   it('an unknown arch names itself and lists the supported ones', () => {
     assert.throws(() => selectPlatforms(['amd64,mips']), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
-import { type RegistryFlags, addRegistryOptions, resolveRegistryOptions } from '../src/commands/registry-options.ts';
+import { type RegistryFlags, addRegistryOptions, resolveRegistryOptions, timingFromEnv } from '../src/commands/registry-options.ts';
 import { PauseBuildError } from '../src/errors.ts';
 import { redact } from '../src/registry/redact.ts';
 
@@ -51,6 +51,23 @@ describe('registry options', () => {
     const opts = await resolveRegistryOptions(parse(['--username', 'bot', '--password-stdin']), quiet, { stdin: stdin('pa ss\tword-1\r\n') });
     assert.deepEqual(opts.credentials?.explicit, { username: 'bot', password: 'pa ss\tword-1' });
     assert.equal(redact('x pa ss\tword-1 y'), 'x *** y');
+  });
+
+  it('takes the request timeout and the retry delay from the environment, and refuses what is not milliseconds', async () => {
+    assert.deepEqual(timingFromEnv({}), {});
+    assert.deepEqual(timingFromEnv({ PAUSE_BUILD_REQUEST_TIMEOUT_MS: '1500', PAUSE_BUILD_RETRY_DELAY_MS: '10' }), {
+      requestTimeoutMs: 1500,
+      retry: { baseDelayMs: 10, maxDelayMs: 320 },
+    });
+    const opts = await resolveRegistryOptions(parse([]), quiet, { env: { PAUSE_BUILD_REQUEST_TIMEOUT_MS: ' 250 ' } });
+    assert.equal(opts.requestTimeoutMs, 250);
+    for (const bad of ['5s', '-1', '0', '1.5', '99999999']) {
+      assert.throws(() => timingFromEnv({ PAUSE_BUILD_RETRY_DELAY_MS: bad }), (e: unknown) => {
+        assert.ok(e instanceof PauseBuildError);
+        assert.equal(e.message, `PAUSE_BUILD_RETRY_DELAY_MS="${bad}" is not a number of milliseconds`);
+        return true;
+      });
+    }
   });
 
   it('logs under --debug', async () => {

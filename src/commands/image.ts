@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { PauseBuildError } from '../errors.ts';
 import { diffIdsOf, rfc3339 } from '../oci/image.ts';
-import { layoutReference } from '../oci/layout.ts';
+import { checkLayoutTarget, layoutReference } from '../oci/layout.ts';
 import { platformFor, platformString } from '../platforms.ts';
 import { DEFAULT_SOURCE_URL, resolveSourceDateEpoch } from '../project.ts';
 import { type ImageOptions, type ImageState, imageTasks, newImageState, platformBuildArgs } from '../tasks/image.ts';
@@ -38,13 +38,17 @@ function parseBuildArgs(values: readonly string[] = []): Record<string, string> 
 export async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise<{ opts: ImageOptions; epochFrom: string }> {
   const build = await resolveBuild(flags, runtime);
   const { epoch, from } = await resolveSourceDateEpoch(build.root);
+  const output = path.resolve(flags.output);
+  const tag = flags.tag ?? build.version.tag;
+  // A tag or an --output that writing the layout would refuse is refused before compiling.
+  await checkLayoutTarget(output, tag);
   return {
     opts: {
       ...build,
       dockerfile: path.resolve(flags.dockerfile ?? path.join(build.root, 'Dockerfile')),
       context: path.resolve(flags.context ?? path.dirname(build.binDir)),
-      output: path.resolve(flags.output),
-      tag: flags.tag ?? build.version.tag,
+      output,
+      tag,
       epoch,
       sourceUrl: flags.sourceUrl,
       buildArgs: parseBuildArgs(flags.buildArg),

@@ -13,7 +13,7 @@ import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveRevision, resolveSourceDateEpo
 import type { RegistryClient } from '../registry/client.ts';
 import { fetchImage } from '../registry/pull.ts';
 import type { PushResult } from '../registry/push.ts';
-import { type Repository, formatRepository, parseRepository, pinnedReference } from '../registry/reference.ts';
+import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
 import { imageTasks, newImageState } from '../tasks/image.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
 import { runTasks } from '../tasks/run.ts';
@@ -50,7 +50,7 @@ function addPublishOptions(cmd: Command): Command {
 }
 
 function tagsFor(flags: PublishFlags, versionTag: string, prerelease: boolean): string[] {
-  const tag = flags.tag ?? versionTag;
+  const tag = validateTag(flags.tag ?? versionTag);
   if (flags.latest && prerelease) {
     throw new PauseBuildError(`--latest refused: ${versionTag} is a prerelease`, { hint: 'drop --latest; a prerelease is never latest' });
   }

@@ -10,6 +10,7 @@ import { PauseBuildError } from '../errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
 import { registerBasicCredentials } from '../registry/redact.ts';
 import { isValidHost } from '../registry/reference.ts';
+import { DEFAULT_RETRY } from '../registry/retry.ts';
 import { collect, type Runtime } from './common.ts';
 
 export interface RegistryFlags {
@@ -76,6 +77,33 @@ async function readPassword(stdin: NodeJS.ReadableStream & { isTTY?: boolean }):
   return password;
 }
 
+/** Environment variables that tune how long the client waits (for slow links, and for tests). */
+export const TIMING_ENV = {
+  /** Time allowed per try for an answer to start, and between two pieces of its body. */
+  requestTimeoutMs: 'PAUSE_BUILD_REQUEST_TIMEOUT_MS',
+  /** Delay before the second try; doubles each time (with jitter). */
+  retryDelayMs: 'PAUSE_BUILD_RETRY_DELAY_MS',
+} as const;
+
+function millis(env: NodeJS.ProcessEnv, name: string): number | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw.trim() === '') return undefined;
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1 || Number(raw) > 3_600_000) {
+    throw new PauseBuildError(`${name}="${raw}" is not a number of milliseconds`, { hint: `set it to a whole number from 1 to 3600000, or unset it` });
+  }
+  return Number(raw);
+}
+
+/** Client timing from the environment: only what is set. */
+export function timingFromEnv(env: NodeJS.ProcessEnv = process.env): Pick<RegistryClientOptions, 'requestTimeoutMs' | 'retry'> {
+  const requestTimeoutMs = millis(env, TIMING_ENV.requestTimeoutMs);
+  const retryDelayMs = millis(env, TIMING_ENV.retryDelayMs);
+  return {
+    ...(requestTimeoutMs === undefined ? {} : { requestTimeoutMs }),
+    ...(retryDelayMs === undefined ? {} : { retry: { baseDelayMs: retryDelayMs, maxDelayMs: retryDelayMs * (DEFAULT_RETRY.maxDelayMs / DEFAULT_RETRY.baseDelayMs) } }),
+  };
+}
+
 /** Flags → client options; reads the CA file and the password from stdin. */
 export async function resolveRegistryOptions(flags: RegistryFlags, runtime: Pick<Runtime, 'debug'>, io: RegistryIo = {}): Promise<RegistryClientOptions> {
   if (flags.passwordStdin && !flags.username) {
@@ -85,6 +113,7 @@ export async function resolveRegistryOptions(flags: RegistryFlags, runtime: Pick
     throw new PauseBuildError('--username needs --password-stdin', { hint: 'pipe the password: printf %s "$TOKEN" | pause-build … --username USER --password-stdin' });
   }
   const insecure = insecureHosts(flags.insecureRegistry);
+  const timing = timingFromEnv(io.env ?? process.env);
   const caFile = flags.caFile === undefined ? undefined : path.resolve(flags.caFile);
   const ca = caFile === undefined ? undefined : [await readCaFile(caFile)];
   let explicit: { username: string; password: string } | undefined;
@@ -96,6 +125,7 @@ export async function resolveRegistryOptions(flags: RegistryFlags, runtime: Pick
   const debug = io.debug ?? (runtime.debug() ? (line: string) => process.stderr.write(`[registry] ${line}\n`) : undefined);
   return {
     insecure,
+    ...timing,
     ...(ca ? { ca, caFile } : {}),
     credentials: {
       ...(explicit ? { explicit } : {}),

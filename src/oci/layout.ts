@@ -100,10 +100,37 @@ function allBlobs(built: BuiltIndex): Blob[] {
   return [...built.images.flatMap((i) => [...i.layers, i.config, i.manifest]), built.index];
 }
 
-export async function writeLayout(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
+/** Reads index.json if there is one: {} when absent, an error when it is not an image index. */
+async function readIndexForUpdate(dir: string): Promise<Record<string, unknown>> {
+  const current = await readOptional(path.join(dir, INDEX_FILE));
+  const top = current === undefined ? {} : parseJson(current, INDEX_FILE, dir);
+  if (!isRecord(top) || (top.manifests !== undefined && !Array.isArray(top.manifests))) {
+    throw new PauseBuildError(`${INDEX_FILE} in ${dir} is not an image index`, { hint: `remove ${dir} and build it again` });
+  }
+  return top;
+}
+
+/**
+ * Whether `writeLayout(dir, …, tag)` can work: the tag is valid and `dir` is absent, empty,
+ * or a layout whose marker and index.json can be read. Changes nothing; commands call it
+ * before compiling, so that a bad --output costs nothing and leaves nothing.
+ */
+export async function checkLayoutTarget(dir: string, tag: string): Promise<void> {
   if (!TAG_RE.test(tag)) throw new PauseBuildError(`invalid tag "${tag}"`, { hint: 'use letters, digits, _ . - (at most 128, not starting with . or -)' });
-  await mkdir(dir, { recursive: true });
+  const exists = await readdir(dir).then(() => true, (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return false;
+    if (e.code === 'ENOTDIR') throw new PauseBuildError(`${dir} is a file, not a directory`, { hint: 'choose a new or empty --output directory' });
+    throw new PauseBuildError(`cannot read ${dir} (${e.code ?? e.message})`, { hint: 'choose another --output directory' });
+  });
+  if (!exists) return;
   await checkIsLayoutOrEmpty(dir);
+  await readIndexForUpdate(dir);
+}
+
+export async function writeLayout(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
+  // Everything that can be refused is refused before the first blob is written.
+  await checkLayoutTarget(dir, tag);
+  await mkdir(dir, { recursive: true });
   await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
 
   let written = 0;
@@ -127,11 +154,7 @@ export async function writeLayout(dir: string, built: BuiltIndex, tag: string): 
     await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
   }
 
-  const current = await readOptional(path.join(dir, INDEX_FILE));
-  const top = current === undefined ? {} : parseJson(current, INDEX_FILE, dir);
-  if (!isRecord(top) || (top.manifests !== undefined && !Array.isArray(top.manifests))) {
-    throw new PauseBuildError(`${INDEX_FILE} in ${dir} is not an image index`, { hint: `remove ${dir} and build it again` });
-  }
+  const top = await readIndexForUpdate(dir);
   // As go-containerregistry's ReplaceIndex: drop entries with this tag, append the new one.
   const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag));
   const { mediaType, digest, size } = built.index.descriptor;

@@ -104,6 +104,9 @@ const RETRYABLE_NETWORK = new Set([
   'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED',
 ]);
 
+/** Failures of a connection that was made: the registry was there. */
+const DROPPED = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
 function networkError(err: unknown, host: string, action: string, caFile: string | undefined): RegistryError {
   const { code, message } = errorCode(err);
   const at = `${action}: `;
@@ -125,7 +128,22 @@ function networkError(err: unknown, host: string, action: string, caFile: string
   if (code === 'ENOTFOUND') {
     return new RegistryError(`${at}registry host ${host} not found`, { hint: 'check the host name in the image reference', cause: err });
   }
-  const why = code === 'ECONNREFUSED' ? 'connection refused' : code === 'TIMEOUT' ? 'timed out' : code ? `${code}` : redact(message);
+  if (code !== undefined && DROPPED.has(code)) {
+    // The registry was reached: the connection broke during the exchange.
+    return new RegistryError(`${at}connection to ${host} dropped (${code})`, {
+      hint: 'the registry or something on the way closed it; try again, and check proxies and the registry\'s logs if it goes on',
+      cause: err,
+      retryable: true,
+    });
+  }
+  if (code === 'TIMEOUT') {
+    return new RegistryError(`${at}registry ${host} did not answer in time (timed out)`, {
+      hint: 'check that the registry runs; PAUSE_BUILD_REQUEST_TIMEOUT_MS sets how long to wait',
+      cause: err,
+      retryable: true,
+    });
+  }
+  const why = code === 'ECONNREFUSED' ? 'connection refused' : code ? `${code}` : redact(message);
   return new RegistryError(`${at}registry ${host} unreachable (${why})`, {
     hint: `check that the registry runs and listens on ${host}`,
     cause: err,
@@ -173,6 +191,8 @@ interface SendRequest {
   readonly signal?: AbortSignal;
   /** Retry this request alone (false when the caller retries a whole sequence). */
   readonly retry: boolean;
+  /** Read the whole body inside the try, so that a body that breaks off is tried again (small documents only). */
+  readonly buffer?: boolean;
 }
 
 export class RegistryClient {
@@ -227,31 +247,71 @@ export class RegistryClient {
     return opts?.action ?? `${fallback} ${formatRepository(repo)}`;
   }
 
-  /** One HTTP exchange: TLS and timeouts, network errors turned into RegistryErrors. */
+  /**
+   * One HTTP exchange: TLS and timeouts, network errors turned into RegistryErrors. The
+   * timeout covers the wait for the answer to start (plus time to send a large body) and,
+   * after that, each wait for the next piece of its body: a registry that stops sending
+   * midway fails like one that never answers, and a body that breaks off is a retryable
+   * RegistryError too.
+   */
   private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<Response> {
+    const limitMs = this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     const timeout = new AbortController();
-    const allowed = (this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS) + Math.ceil(bodySize / MIN_UPLOAD_BYTES_PER_MS);
-    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), allowed);
+    const expire = () => timeout.abort(new DOMException('timed out', 'TimeoutError'));
+    const timer = setTimeout(expire, limitMs + Math.ceil(bodySize / MIN_UPLOAD_BYTES_PER_MS));
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
     const started = Date.now();
+    const host = url.host === session.base.host ? session.registry : url.host;
     this.log?.(`→ ${init.method} ${url.href}`);
+    let res: Response;
     try {
-      const res = await fetch(url, {
+      res = await fetch(url, {
         ...init,
         headers: { 'User-Agent': this.userAgent, ...(init.headers as Record<string, string>) },
         signal: combined,
         ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
       } as RequestInit);
       this.log?.(`← ${res.status} ${init.method} ${url.pathname} (${Date.now() - started} ms)`);
-      return res;
     } catch (e) {
       if (signal?.aborted) throw signal.reason;
-      const err = networkError(timeout.signal.aborted ? timeout.signal.reason : e, url.host === session.base.host ? session.registry : url.host, action, this.options.caFile);
+      const err = networkError(timeout.signal.aborted ? timeout.signal.reason : e, host, action, this.options.caFile);
       this.log?.(`✗ ${init.method} ${url.pathname}: ${err.message}`);
       throw err;
     } finally {
       clearTimeout(timer);
     }
+    if (!res.body) return res;
+    const reader = res.body.getReader();
+    const log = this.log;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const idle = setTimeout(expire, limitMs);
+        try {
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        } catch (e) {
+          if (signal?.aborted) {
+            controller.error(signal.reason);
+            return;
+          }
+          const { code, message } = errorCode(timeout.signal.aborted ? timeout.signal.reason : e);
+          const why = code === 'TIMEOUT' ? 'timed out' : code ?? redact(message);
+          const what = `${init.method} ${url.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')}${host === session.registry ? '' : ` on ${host}`}`;
+          const err = new RegistryError(`${action}: the answer to ${what} broke off (${why})`, {
+            hint: 'the connection or the registry failed midway; try again',
+            cause: e,
+            retryable: true,
+          });
+          log?.(`✗ ${init.method} ${url.pathname}: ${err.message}`);
+          controller.error(err);
+        } finally {
+          clearTimeout(idle);
+        }
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   }
 
   private async fetchToken(session: Session, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
@@ -262,8 +322,9 @@ export class RegistryClient {
     }
     return withRetries(this.policy, async () => {
       const res = await this.exchange(session, url, init, `authenticate to ${session.registry}`, undefined);
+      // Read here, so that an answer that breaks off is tried again like one that never came.
+      const bytes = await res.arrayBuffer();
       if (isRetryableStatus(res.status)) {
-        await res.arrayBuffer().catch(() => undefined);
         throw new RegistryError(`authenticate to ${session.registry}: token service ${url.host} answered ${res.status} ${res.statusText}`.trim(), {
           retryable: true,
           status: res.status,
@@ -271,7 +332,7 @@ export class RegistryClient {
           hint: 'try again later',
         });
       }
-      return res;
+      return new Response(bytes.byteLength ? bytes : null, { status: res.status, statusText: res.statusText, headers: res.headers });
     }, { onRetry: this.retryLogger() });
   }
 
@@ -367,7 +428,11 @@ export class RegistryClient {
             continue;
           }
         }
-        if (req.ok.includes(res.status)) return res;
+        if (req.ok.includes(res.status)) {
+          if (!req.buffer) return res;
+          const bytes = await res.arrayBuffer();
+          return new Response(bytes.byteLength ? bytes : null, { status: res.status, statusText: res.statusText, headers: res.headers });
+        }
         const body = req.method === 'HEAD' ? '' : await res.text().catch(() => '');
         throw this.statusError(req.session, res, body, req.what, req.action);
       }
@@ -456,11 +521,15 @@ export class RegistryClient {
 
   /** The blob's bytes as a stream that fails at its end when they do not match the digest. */
   async getBlob(repo: Repository, digest: string, opts: CallOptions = {}): Promise<{ size: number | undefined; stream: ReadableStream<Uint8Array> }> {
+    return this.openBlob(repo, digest, opts, true);
+  }
+
+  private async openBlob(repo: Repository, digest: string, opts: CallOptions, retry: boolean): Promise<{ size: number | undefined; stream: ReadableStream<Uint8Array> }> {
     const session = this.session(repo.registry);
     const action = this.action(repo, opts, 'pull from');
     const res = await this.send({
       session, method: 'GET', url: this.repoUrl(repo, `blobs/${digest}`), scopes: this.scopes(repo, opts.access), ok: [200],
-      what: `download of blob ${shortDigest(digest)}`, action, signal: opts.signal, retry: true,
+      what: `download of blob ${shortDigest(digest)}`, action, signal: opts.signal, retry,
     });
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? undefined : Number(lengthHeader);
@@ -483,12 +552,14 @@ export class RegistryClient {
     return { size, stream: body.pipeThrough(verify) };
   }
 
-  /** The whole blob, verified against its digest. */
+  /** The whole blob, verified against its digest; a download that breaks off is started again. */
   async readBlob(repo: Repository, digest: string, opts: CallOptions = {}): Promise<Uint8Array> {
-    const { stream } = await this.getBlob(repo, digest, opts);
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
-    return Buffer.concat(chunks);
+    return withRetries(this.policy, async () => {
+      const { stream } = await this.openBlob(repo, digest, opts, false);
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) chunks.push(chunk);
+      return Buffer.concat(chunks);
+    }, { signal: opts.signal, onRetry: this.retryLogger() });
   }
 
   // ---------------------------------------------------------------------------------------
@@ -517,7 +588,7 @@ export class RegistryClient {
     const action = this.action(repo, opts, 'pull from');
     const res = await this.send({
       session, method: 'GET', url: this.repoUrl(repo, `manifests/${reference}`), headers: { Accept: MANIFEST_ACCEPT }, scopes: this.scopes(repo, opts.access),
-      ok: [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true,
+      ok: [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true, buffer: true,
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = sha256Digest(bytes);
@@ -556,7 +627,7 @@ export class RegistryClient {
     url.searchParams.set('n', String(opts.pageSize ?? 1000));
     for (let page = 0; url && page < 10_000; page++) {
       const res: Response = await this.send({
-        session, method: 'GET', url, scopes: this.scopes(repo, opts.access), ok: [200, 404], what: 'tag list', action, signal: opts.signal, retry: true,
+        session, method: 'GET', url, scopes: this.scopes(repo, opts.access), ok: [200, 404], what: 'tag list', action, signal: opts.signal, retry: true, buffer: true,
       });
       const text = await res.text();
       if (res.status === 404) return tags;

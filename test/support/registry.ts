@@ -46,6 +46,8 @@ export interface TokenServer {
   readonly issuer: string;
   readonly certFile: string;
   readonly requests: TokenRequest[];
+  /** Every token it handed out (secrets: tests check that none is printed). */
+  readonly issued: string[];
   stop(): Promise<void>;
 }
 
@@ -75,6 +77,10 @@ export interface TestRegistry {
   requests(): Promise<RequestRecord[]>;
   /** How many logged requests match. */
   count(method: string, url: RegExp): Promise<number>;
+  /** Kills the registry process at once (a crash), keeping its port, storage and log. */
+  crash(): Promise<void>;
+  /** Starts it again after crash(), on the same port with the same storage; the log goes on. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -152,6 +158,7 @@ export async function startTokenServer(dir: string, user: { username: string; pa
   const service = 'pause-build-test-registry';
   const issuer = 'pause-build-test-issuer';
   const requests: TokenRequest[] = [];
+  const issued: string[] = [];
 
   const sign = (subject: string, scopes: string[]): string => {
     const now = Math.floor(Date.now() / 1000);
@@ -199,6 +206,7 @@ export async function startTokenServer(dir: string, user: { username: string; pa
       }
       // Anonymous callers get a token that grants nothing.
       const token = sign(who ?? '', who ? scopes : []);
+      issued.push(token);
       res.end(JSON.stringify(req.method === 'POST' ? { access_token: token, expires_in: 300 } : { token, expires_in: 300, issued_at: new Date().toISOString() }));
     });
   });
@@ -210,6 +218,7 @@ export async function startTokenServer(dir: string, user: { username: string; pa
     issuer,
     certFile,
     requests,
+    issued,
     stop: () => new Promise<void>((resolve) => {
       server.closeAllConnections();
       server.close(() => resolve());
@@ -271,14 +280,18 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     }
     const config = path.join(dir, 'config.yml');
     await writeFile(config, `${lines.join('\n')}\n`);
-    const log = createWriteStream(logPath);
+    const log = createWriteStream(logPath, { flags: 'a' });
     await new Promise((resolve) => log.once('open', resolve));
-    const child = spawn(REGISTRY, ['serve', config], { stdio: ['ignore', log, log] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    await waitForPort(port, child, logPath).catch(async (e: unknown) => {
-      child.kill('SIGKILL');
-      throw e;
-    });
+    const launch = async () => {
+      const child = spawn(REGISTRY, ['serve', config], { stdio: ['ignore', log, log] });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      await waitForPort(port, child, logPath).catch(async (e: unknown) => {
+        child.kill('SIGKILL');
+        throw e;
+      });
+      return { child, exited };
+    };
+    let { child, exited } = await launch();
     const requests = async () => parseAccessLog(await readFile(logPath, 'utf8'));
     return {
       host,
@@ -292,8 +305,18 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       async count(method, url) {
         return (await requests()).filter((r) => r.method === method && url.test(r.url)).length;
       },
+      async crash() {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGKILL');
+          await exited;
+        }
+      },
+      async restart() {
+        if (child.exitCode === null && child.signalCode === null) throw new Error('the registry is still running');
+        ({ child, exited } = await launch());
+      },
       async stop() {
-        if (child.exitCode === null) {
+        if (child.exitCode === null && child.signalCode === null) {
           child.kill('SIGTERM');
           await Promise.race([exited, sleep(5000, undefined, { ref: false })]);
           if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

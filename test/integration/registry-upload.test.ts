@@ -82,7 +82,7 @@ describe('streamed blob upload', () => {
     const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
     await assert.rejects(client().uploadBlob({ registry: host, repository: 'stuck' }, { descriptor: { mediaType: 'x', digest, size: 5 }, bytes }), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);
-      assert.equal(e.message, `push to ${host}/stuck: registry ${host} unreachable (timed out)`);
+      assert.equal(e.message, `push to ${host}/stuck: registry ${host} did not answer in time (timed out)`);
       return true;
     });
   });

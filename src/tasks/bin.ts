@@ -3,7 +3,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListrTask } from 'listr2';
 import { CompileCache } from '../cache.ts';
-import { compile } from '../compile.ts';
+import { type CompileResult, compileAll } from '../compile.ts';
 import { runner, smokeTest } from '../emulate.ts';
 import { PauseBuildError } from '../errors.ts';
 import { builderSpec, ensureBuilder } from '../toolchain/builder.ts';
@@ -43,6 +43,20 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
 
 export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
   const cache = opts.cacheDir === undefined ? undefined : new CompileCache(opts.cacheDir);
+  // One batch for all arches (one builder container), started by the first arch task.
+  let batch: Map<string, Promise<CompileResult>> | undefined;
+  const compiled = (arch: string) => {
+    batch ??= compileAll({
+      platforms: opts.platforms,
+      source: opts.source,
+      version: opts.versionString,
+      binDir: opts.binDir,
+      toolchain: state.toolchain!,
+      signal: opts.signal,
+      cache,
+    });
+    return batch.get(arch)!;
+  };
   return {
     title: `Compiling ${opts.platforms.map((p) => p.arch).join(', ')} (${opts.versionString})`,
     task: (_ctx, parent) =>
@@ -50,15 +64,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
         opts.platforms.map((platform) => ({
           title: platform.arch,
           task: async (_c, task) => {
-            const result = await compile({
-              platform,
-              source: opts.source,
-              version: opts.versionString,
-              binDir: opts.binDir,
-              toolchain: state.toolchain!,
-              signal: opts.signal,
-              cache,
-            }).catch((e: unknown) => {
+            const result = await compiled(platform.arch).catch((e: unknown) => {
               state.errors.push(e as Error);
               throw e;
             });

@@ -43,5 +43,7 @@ export async function imageId(engine: EngineName, ref: string): Promise<string> 
 
 /** Removes containers by name; used after an interrupted or failed run so none is left behind. */
 export async function removeContainer(engine: EngineName, name: string): Promise<void> {
-  await execa(engine, ['rm', '-f', name], { reject: false, stdin: 'ignore', timeout: 30_000 });
+  // podman would wait 10 s for a shell that ignores SIGTERM as PID 1; a throwaway compile is killed at once.
+  const args = engine === 'podman' ? ['rm', '-f', '-t', '0', name] : ['rm', '-f', name];
+  await execa(engine, args, { reject: false, stdin: 'ignore', timeout: 30_000 });
 }

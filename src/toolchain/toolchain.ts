@@ -1,24 +1,30 @@
 /**
  * Where a compiler runs: in a throwaway builder container (podman | docker) or on the
  * host. Both see the sources at one path (read-only in a container) and write into one
- * output directory, so compile.ts does not care which it has.
+ * output directory, so compile.ts does not care which it has. A batch of jobs (one per
+ * arch) runs in a single container: starting a container costs more than compiling.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { execa } from 'execa';
 import { PauseBuildError } from '../errors.ts';
 import type { Platform } from '../platforms.ts';
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { type EngineName, type ToolchainKind, engineWorks, imageId, removeContainer, requireEngine } from './engine.ts';
 
-export interface RunRequest {
-  /** Commands run in order in outDir; a failure stops the sequence. */
-  readonly commands: readonly (readonly string[])[];
-  readonly srcDir: string;
-  readonly outDir: string;
-  readonly signal?: AbortSignal;
-  /** Container name suffix, for people reading `podman ps`. */
+export interface Job {
+  /** Names the job's own directory under the batch's outDir (an arch), and its result. */
   readonly label: string;
+  /** Commands run in order in the job's directory; a failure stops this job only. */
+  readonly commands: readonly (readonly string[])[];
+}
+
+export interface BatchRequest {
+  readonly srcDir: string;
+  /** Holds one existing directory per job, named by its label; a job writes only there. */
+  readonly outDir: string;
+  readonly jobs: readonly Job[];
+  readonly signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -32,39 +38,74 @@ export interface Toolchain {
   /** The paths the commands must use for sources and outputs. */
   readonly srcPath: (srcDir: string) => string;
   readonly outPath: (outDir: string) => string;
-  run(req: RunRequest): Promise<RunResult>;
+  /** Runs every job independently, side by side; one result per label, failed or not. */
+  runAll(req: BatchRequest): Promise<Map<string, RunResult>>;
   /** What, besides the sources and flags, decides the bytes it produces for a platform. */
   identity(platform: Platform): Promise<string>;
 }
 
 export const CONTAINER_LABEL = 'io.pause-build.role=compile';
 
+/** Written by the container's script into each job's directory: its exit status and its output. */
+const STATUS_FILE = '.status';
+const LOG_FILE = '.log';
+
 function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
-export function containerToolchain(engine: EngineName, image: string): Toolchain {
-  let id: Promise<string> | undefined;
+/**
+ * One shell script for a batch: each job in the background, in its own directory, its
+ * output and exit status kept in files there, so one failing job hides nothing of another.
+ */
+export function batchScript(outPath: string, jobs: readonly Job[]): string {
+  const lines = jobs.map((job) => {
+    const dir = shellQuote(`${outPath}/${job.label}`);
+    const commands = job.commands.map((c) => c.map(shellQuote).join(' ')).join(' && ');
+    return `{ (cd ${dir} && ${commands}) >${dir}/${LOG_FILE} 2>&1; echo $? >${dir}/${STATUS_FILE}; } &`;
+  });
+  return [...lines, 'wait'].join('\n');
+}
+
+/** Reads back what the script left for each job; a job without a status did not get to run. */
+async function batchResults(req: BatchRequest, containerOutput: string, canceled: boolean, what: string): Promise<Map<string, RunResult>> {
+  const results = new Map<string, RunResult>();
+  for (const job of req.jobs) {
+    const dir = path.join(req.outDir, job.label);
+    const status = await readFile(path.join(dir, STATUS_FILE), 'utf8').catch(() => undefined);
+    const log = await readFile(path.join(dir, LOG_FILE), 'utf8').catch(() => '');
+    if (canceled || status === undefined) {
+      const output = [log, containerOutput].map((s) => s.trim()).filter(Boolean).join('\n') || `${what} ended before compiling ${job.label}`;
+      results.set(job.label, { ok: false, output, canceled });
+    } else {
+      results.set(job.label, { ok: status.trim() === '0', output: log, canceled: false });
+    }
+  }
+  return results;
+}
+
+/** `knownId`: the image id when the caller has already looked it up. */
+export function containerToolchain(engine: EngineName, image: string, knownId?: string): Toolchain {
+  let id: Promise<string> | undefined = knownId === undefined ? undefined : Promise.resolve(knownId);
   return {
     kind: engine,
     // The image id covers the compilers and the static libcs inside it.
-    identity: () => (id ??= imageId(engine, image).then((i) => `${engine}-image:${i}`)),
+    identity: () => (id ??= imageId(engine, image)).then((i) => `${engine}-image:${i}`),
     srcPath: () => '/src',
     outPath: () => '/out',
-    async run(req) {
-      const name = `pause-build-${req.label}-${randomBytes(4).toString('hex')}`;
-      const script = req.commands.map((c) => c.map(shellQuote).join(' ')).join(' && ');
+    async runAll(req) {
+      const name = `pause-build-compile-${randomBytes(4).toString('hex')}`;
       const uid = process.getuid?.() ?? 0;
       const gid = process.getgid?.() ?? 0;
       const args = [
         'run', '--rm', '--name', name, '--label', CONTAINER_LABEL, '--network', 'none',
         '--user', `${uid}:${gid}`,
         '-v', `${req.srcDir}:/src:ro`, '-v', `${req.outDir}:/out`, '-w', '/out',
-        '--entrypoint', '/bin/sh', image, '-c', script,
+        '--entrypoint', '/bin/sh', image, '-c', batchScript('/out', req.jobs),
       ];
       try {
         const r = await execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: req.signal, forceKillAfterDelay: 2000 });
-        return { ok: r.exitCode === 0, output: String(r.all ?? ''), canceled: Boolean(r.isCanceled) };
+        return await batchResults(req, String(r.all ?? ''), Boolean(r.isCanceled) || Boolean(req.signal?.aborted), `the ${engine} container (exit ${r.exitCode ?? r.signal})`);
       } finally {
         // `run --rm` only removes a container whose client saw it exit; after an interrupt
         // or a killed client, the container may still be there.
@@ -76,6 +117,15 @@ export function containerToolchain(engine: EngineName, image: string): Toolchain
 
 export function hostToolchain(): Toolchain {
   const ids = new Map<string, Promise<string>>();
+  const runJob = async (job: Job, cwd: string, signal: AbortSignal | undefined): Promise<RunResult> => {
+    const out: string[] = [];
+    for (const [cmd, ...args] of job.commands) {
+      const r = await execa(cmd!, args, { reject: false, all: true, cwd, stdin: 'ignore', cancelSignal: signal });
+      out.push(String(r.all ?? ''));
+      if (r.exitCode !== 0 || r.isCanceled) return { ok: false, output: out.join('\n'), canceled: Boolean(r.isCanceled) };
+    }
+    return { ok: true, output: out.join('\n'), canceled: false };
+  };
   return {
     kind: 'host',
     identity: (platform) => {
@@ -84,14 +134,9 @@ export function hostToolchain(): Toolchain {
     },
     srcPath: (srcDir) => srcDir,
     outPath: (outDir) => outDir,
-    async run(req) {
-      const out: string[] = [];
-      for (const [cmd, ...args] of req.commands) {
-        const r = await execa(cmd!, args, { reject: false, all: true, cwd: req.outDir, stdin: 'ignore', cancelSignal: req.signal });
-        out.push(String(r.all ?? ''));
-        if (r.exitCode !== 0 || r.isCanceled) return { ok: false, output: out.join('\n'), canceled: Boolean(r.isCanceled) };
-      }
-      return { ok: true, output: out.join('\n'), canceled: false };
+    async runAll(req) {
+      const results = await Promise.all(req.jobs.map((job) => runJob(job, path.join(req.outDir, job.label), req.signal)));
+      return new Map(req.jobs.map((job, i) => [job.label, results[i]!]));
     },
   };
 }

@@ -36,7 +36,7 @@ function program(): Command {
 
 async function main(argv: string[]): Promise<number> {
   // In GitHub Actions, secrets from the environment are masked before anything is printed.
-  maskEnvSecrets();
+  await maskEnvSecrets();
   const stop = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) process.exit(130);
     process.stderr.write(`\n${signal}: stopping, cleaning up…\n`);
@@ -53,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
       return 130;
     }
     process.stderr.write(`${formatError(err)}\n`);
-    annotateError(err, command);
+    await annotateError(err, command);
     if (debug && err instanceof PauseBuildError && err.details) process.stderr.write(`${err.details.trimEnd()}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return err instanceof PauseBuildError ? err.exitCode : 1;

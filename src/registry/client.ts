@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './undici-agent.ts';
 import { PauseBuildError } from '../errors.ts';
 import type { Blob as OciBlob } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';

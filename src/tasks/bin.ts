@@ -6,7 +6,7 @@ import { CompileCache } from '../cache.ts';
 import { type CompileResult, compileAll } from '../compile.ts';
 import { runner, smokeTest } from '../emulate.ts';
 import { PauseBuildError } from '../errors.ts';
-import { builderSpec, ensureBuilder } from '../toolchain/builder.ts';
+import { builderSpec, ensureBuilder, findBuilder } from '../toolchain/builder.ts';
 import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
@@ -19,6 +19,15 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
     {
       title: 'Choosing a toolchain',
       task: async (_ctx, task) => {
+        // Usually the engine answers and has the builder: one `image inspect` tells both.
+        const likely = opts.engine === undefined ? 'podman' : opts.engine === 'podman' || opts.engine === 'docker' ? opts.engine : undefined;
+        const found = likely ? await findBuilder(likely, builderSpec(opts.root, opts.base)) : undefined;
+        if (likely && found) {
+          state.builderImage = found.image;
+          state.toolchain = containerToolchain(likely, found.image, found.id);
+          task.title = `Toolchain: ${likely}, ${found.image}`;
+          return;
+        }
         const kind = await chooseToolchainKind(opts.engine, opts.platforms);
         if (kind === 'host') {
           state.toolchain = hostToolchain();

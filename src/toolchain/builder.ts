@@ -41,6 +41,23 @@ export async function builderImage(dockerfile: string, base: string): Promise<st
   return `${BUILDER_REPO}:${hash.slice(0, 16)}`;
 }
 
+/**
+ * The builder image and its id from one `image inspect`, when the engine answers and has
+ * it (built on the local base when no base is given, as resolveBase prefers). undefined
+ * otherwise: then requireEngine and ensureBuilder find out what is missing, or build it.
+ */
+export async function findBuilder(engine: EngineName, spec: BuilderSpec): Promise<{ image: string; id: string } | undefined> {
+  try {
+    const image = await builderImage(spec.dockerfile, spec.base ?? LOCAL_BASE);
+    const refs = spec.base ? [image] : [LOCAL_BASE, image];
+    const r = await execa(engine, ['image', 'inspect', '--format', '{{.Id}}', ...refs], { reject: false, stdin: 'ignore', timeout: 15_000 });
+    const ids = r.stdout.trim().split('\n').filter(Boolean);
+    return r.exitCode === 0 && ids.length === refs.length ? { image, id: ids.at(-1)! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface EnsureResult {
   readonly image: string;
   readonly built: boolean;

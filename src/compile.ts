@@ -11,7 +11,7 @@ import { type CompileCache, cacheKey, sourceInputs } from './cache.ts';
 import { elfProblems, parseElf } from './elf.ts';
 import { PauseBuildError } from './errors.ts';
 import type { Platform } from './platforms.ts';
-import type { RunResult, Toolchain } from './toolchain/toolchain.ts';
+import type { Batch, RunResult, Toolchain } from './toolchain/toolchain.ts';
 
 /** Exactly upstream's flags; the version define is added per build. */
 export const CFLAGS = ['-Os', '-Wall', '-Werror', '-static'] as const;
@@ -103,10 +103,10 @@ export function compileAll(req: BatchCompileRequest): Map<string, Promise<Compil
   const prepared = new Map(platforms.map((p) => [p.arch, prepare(p)]));
 
   // One batch for every arch the cache did not have.
-  const compiled = (async (): Promise<Map<string, RunResult>> => {
+  const compiled = (async (): Promise<Batch | undefined> => {
     const ready = await Promise.allSettled(platforms.map((p) => prepared.get(p.arch)!));
     const misses = platforms.filter((_, i) => ready[i]!.status === 'fulfilled' && !(ready[i] as PromiseFulfilledResult<Prepared>).value.cached);
-    if (misses.length === 0) return new Map();
+    if (misses.length === 0) return undefined;
     const outDir = await work;
     const outPath = toolchain.outPath(outDir);
     return toolchain.runAll({
@@ -122,7 +122,7 @@ export function compileAll(req: BatchCompileRequest): Map<string, Promise<Compil
     const prep = await prepared.get(platform.arch)!;
     const name = binaryName(program, platform);
     const built = path.join(prep.dir, name);
-    if (!prep.cached) checkRun(req, platform, (await compiled).get(platform.arch));
+    if (!prep.cached) checkRun(req, platform, await (await compiled)?.results.get(platform.arch));
     const bytes = await readFile(built);
     let problems: string[];
     try {
@@ -141,15 +141,16 @@ export function compileAll(req: BatchCompileRequest): Map<string, Promise<Compil
     return { platform, path: final, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex'), cached: prep.cached };
   };
 
-  let unsettled = platforms.length;
-  const removeWork = () => work.then((dir) => rm(dir, { recursive: true, force: true }), () => undefined);
   const results = new Map<string, Promise<CompileResult>>();
   for (const platform of platforms) {
-    // The last arch to settle removes the work directory (after the batch, which it waited for).
-    const result = finish(platform).finally(() => (--unsettled === 0 ? removeWork() : undefined));
+    const result = finish(platform);
     result.catch(() => undefined); // each caller awaits its own; none is left unhandled
     results.set(platform.arch, result);
   }
+  // Once every arch has settled and the batch has ended (the container is gone), the work
+  // directory goes. An arch does not wait for that: the process does, as it waits for the batch.
+  const batchDone = compiled.then((b) => b?.done, () => undefined);
+  void Promise.allSettled([...results.values(), batchDone]).then(() => work.then((dir) => rm(dir, { recursive: true, force: true }), () => undefined));
   return results;
 }
 

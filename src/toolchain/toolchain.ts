@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { PauseBuildError } from '../errors.ts';
@@ -33,22 +34,35 @@ export interface RunResult {
   readonly canceled: boolean;
 }
 
+/** A running batch. */
+export interface Batch {
+  /** Each job's result, as soon as that job is done (not when the whole batch is). */
+  readonly results: ReadonlyMap<string, Promise<RunResult>>;
+  /** Settles once everything the batch started has ended (the container is gone). */
+  readonly done: Promise<void>;
+}
+
 export interface Toolchain {
   readonly kind: ToolchainKind;
   /** The paths the commands must use for sources and outputs. */
   readonly srcPath: (srcDir: string) => string;
   readonly outPath: (outDir: string) => string;
   /** Runs every job independently, side by side; one result per label, failed or not. */
-  runAll(req: BatchRequest): Promise<Map<string, RunResult>>;
+  runAll(req: BatchRequest): Batch;
   /** What, besides the sources and flags, decides the bytes it produces for a platform. */
   identity(platform: Platform): Promise<string>;
 }
 
 export const CONTAINER_LABEL = 'io.pause-build.role=compile';
 
-/** Written by the container's script into each job's directory: its exit status and its output. */
+/**
+ * Written by the container's script into each job's directory: its output, and its exit
+ * status once it is done (renamed into place, so it is never seen half-written).
+ */
 const STATUS_FILE = '.status';
 const LOG_FILE = '.log';
+/** How often the job directories are looked at while the container runs. */
+const POLL_MS = 20;
 
 function shellQuote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -62,26 +76,17 @@ export function batchScript(outPath: string, jobs: readonly Job[]): string {
   const lines = jobs.map((job) => {
     const dir = shellQuote(`${outPath}/${job.label}`);
     const commands = job.commands.map((c) => c.map(shellQuote).join(' ')).join(' && ');
-    return `{ (cd ${dir} && ${commands}) >${dir}/${LOG_FILE} 2>&1; echo $? >${dir}/${STATUS_FILE}; } &`;
+    return `{ (cd ${dir} && ${commands}) >${dir}/${LOG_FILE} 2>&1; echo $? >${dir}/${STATUS_FILE}.tmp && mv ${dir}/${STATUS_FILE}.tmp ${dir}/${STATUS_FILE}; } &`;
   });
   return [...lines, 'wait'].join('\n');
 }
 
-/** Reads back what the script left for each job; a job without a status did not get to run. */
-async function batchResults(req: BatchRequest, containerOutput: string, canceled: boolean, what: string): Promise<Map<string, RunResult>> {
-  const results = new Map<string, RunResult>();
-  for (const job of req.jobs) {
-    const dir = path.join(req.outDir, job.label);
-    const status = await readFile(path.join(dir, STATUS_FILE), 'utf8').catch(() => undefined);
-    const log = await readFile(path.join(dir, LOG_FILE), 'utf8').catch(() => '');
-    if (canceled || status === undefined) {
-      const output = [log, containerOutput].map((s) => s.trim()).filter(Boolean).join('\n') || `${what} ended before compiling ${job.label}`;
-      results.set(job.label, { ok: false, output, canceled });
-    } else {
-      results.set(job.label, { ok: status.trim() === '0', output: log, canceled: false });
-    }
-  }
-  return results;
+/** A job's result from the files the script left, or undefined while it has no status. */
+async function jobResult(dir: string): Promise<RunResult | undefined> {
+  const status = await readFile(path.join(dir, STATUS_FILE), 'utf8').catch(() => undefined);
+  if (status === undefined) return undefined;
+  const log = await readFile(path.join(dir, LOG_FILE), 'utf8').catch(() => '');
+  return { ok: status.trim() === '0', output: log, canceled: false };
 }
 
 /** `knownId`: the image id when the caller has already looked it up. */
@@ -93,7 +98,7 @@ export function containerToolchain(engine: EngineName, image: string, knownId?: 
     identity: () => (id ??= imageId(engine, image)).then((i) => `${engine}-image:${i}`),
     srcPath: () => '/src',
     outPath: () => '/out',
-    async runAll(req) {
+    runAll(req) {
       const name = `pause-build-compile-${randomBytes(4).toString('hex')}`;
       const uid = process.getuid?.() ?? 0;
       const gid = process.getgid?.() ?? 0;
@@ -103,14 +108,40 @@ export function containerToolchain(engine: EngineName, image: string, knownId?: 
         '-v', `${req.srcDir}:/src:ro`, '-v', `${req.outDir}:/out`, '-w', '/out',
         '--entrypoint', '/bin/sh', image, '-c', batchScript('/out', req.jobs),
       ];
-      try {
-        const r = await execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: req.signal, forceKillAfterDelay: 2000 });
-        return await batchResults(req, String(r.all ?? ''), Boolean(r.isCanceled) || Boolean(req.signal?.aborted), `the ${engine} container (exit ${r.exitCode ?? r.signal})`);
-      } finally {
-        // `run --rm` only removes a container whose client saw it exit; after an interrupt
-        // or a killed client, the container may still be there.
-        if (req.signal?.aborted) await removeContainer(engine, name);
+      const container = (async () => {
+        try {
+          const r = await execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: req.signal, forceKillAfterDelay: 2000 });
+          return { output: String(r.all ?? ''), canceled: Boolean(r.isCanceled) || Boolean(req.signal?.aborted), what: `the ${engine} container (exit ${r.exitCode ?? r.signal})` };
+        } finally {
+          // `run --rm` only removes a container whose client saw it exit; after an interrupt
+          // or a killed client, the container may still be there.
+          if (req.signal?.aborted) await removeContainer(engine, name);
+        }
+      })();
+      let exited = false;
+      const ended = container.finally(() => {
+        exited = true;
+      });
+      const results = new Map<string, Promise<RunResult>>();
+      for (const job of req.jobs) {
+        const dir = path.join(req.outDir, job.label);
+        results.set(job.label, (async (): Promise<RunResult> => {
+          // Each job is taken as soon as its status is there: the others and the container's
+          // removal need not be waited for.
+          while (!exited && !req.signal?.aborted) {
+            const done = await jobResult(dir);
+            if (done) return done;
+            await Promise.race([sleep(POLL_MS), ended.catch(() => undefined)]);
+          }
+          const end = await container;
+          const done = end.canceled ? undefined : await jobResult(dir);
+          if (done) return done;
+          const log = await readFile(path.join(dir, LOG_FILE), 'utf8').catch(() => '');
+          const output = [log, end.output].map((t) => t.trim()).filter(Boolean).join('\n') || `${end.what} ended before compiling ${job.label}`;
+          return { ok: false, output, canceled: end.canceled };
+        })());
       }
+      return { results, done: container.then(() => undefined) };
     },
   };
 }
@@ -134,9 +165,9 @@ export function hostToolchain(): Toolchain {
     },
     srcPath: (srcDir) => srcDir,
     outPath: (outDir) => outDir,
-    async runAll(req) {
-      const results = await Promise.all(req.jobs.map((job) => runJob(job, path.join(req.outDir, job.label), req.signal)));
-      return new Map(req.jobs.map((job, i) => [job.label, results[i]!]));
+    runAll(req) {
+      const results = new Map(req.jobs.map((job) => [job.label, runJob(job, path.join(req.outDir, job.label), req.signal)]));
+      return { results, done: Promise.allSettled(results.values()).then(() => undefined) };
     },
   };
 }

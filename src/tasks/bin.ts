@@ -77,6 +77,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
               state.errors.push(e as Error);
               throw e;
             });
+            state.onBinary?.(result);
             const where = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok${result.cached ? ' (cached)' : ''}`;
             if (opts.emulate) {
               task.title = `${where}, running it`;
@@ -100,7 +101,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
  * Arches compile side by side and one failure does not stop the others (their
  * errors all show); this task then fails the run if any arch is missing.
  */
-function requireAllCompiled(opts: BuildOptions, state: BuildState): ListrTask {
+export function requireAllCompiled(opts: BuildOptions, state: BuildState): ListrTask {
   return {
     task: () => {
       const failed = opts.platforms.filter((p) => !state.binaries.has(p.arch));

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { loadExeca } from './exec.ts';
 import { PauseBuildError } from './errors.ts';
 import type { Platform } from './platforms.ts';
 
@@ -56,6 +56,7 @@ interface SignalRun {
  */
 async function runAndSignal(platform: Platform, binary: string, delay: number, signal?: AbortSignal): Promise<SignalRun> {
   const [cmd, ...args] = runner(platform, binary);
+  const { execa } = await loadExeca();
   const proc = execa(cmd!, args, { reject: false, timeout: 30_000, stdin: 'ignore', cancelSignal: signal });
   let stderr = '';
   const warned = new Promise<'warned'>((resolve) => {
@@ -88,6 +89,7 @@ const RETRY_DELAY_MS = 300;
  */
 export async function smokeTest(platform: Platform, binary: string, expectedVersion: string, signal?: AbortSignal): Promise<void> {
   const [cmd, ...args] = runner(platform, binary, ['-v']);
+  const { execa } = await loadExeca();
   const version = execa(cmd!, args, { reject: false, timeout: 30_000, stdin: 'ignore', cancelSignal: signal });
   const terminated = runAndSignal(platform, binary, 0, signal);
   const v = await version;

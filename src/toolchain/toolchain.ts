@@ -8,8 +8,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PauseBuildError } from '../errors.ts';
+import { capture, loadExeca } from '../exec.ts';
 import type { Platform } from '../platforms.ts';
 import { type EngineName, type ToolchainKind, engineWorks, imageId, removeContainer, requireEngine } from './engine.ts';
 
@@ -110,6 +110,7 @@ export function containerToolchain(engine: EngineName, image: string, knownId?: 
       ];
       const container = (async () => {
         try {
+          const { execa } = await loadExeca();
           const r = await execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: req.signal, forceKillAfterDelay: 2000 });
           return { output: String(r.all ?? ''), canceled: Boolean(r.isCanceled) || Boolean(req.signal?.aborted), what: `the ${engine} container (exit ${r.exitCode ?? r.signal})` };
         } finally {
@@ -149,6 +150,7 @@ export function containerToolchain(engine: EngineName, image: string, knownId?: 
 export function hostToolchain(): Toolchain {
   const ids = new Map<string, Promise<string>>();
   const runJob = async (job: Job, cwd: string, signal: AbortSignal | undefined): Promise<RunResult> => {
+    const { execa } = await loadExeca();
     const out: string[] = [];
     for (const [cmd, ...args] of job.commands) {
       const r = await execa(cmd!, args, { reject: false, all: true, cwd, stdin: 'ignore', cancelSignal: signal });
@@ -174,16 +176,21 @@ export function hostToolchain(): Toolchain {
 
 /** The compiler's and strip's versions and the static libc they link, which Debian packages separately. */
 async function hostIdentity(platform: Platform): Promise<string> {
-  const first = async (cmd: string, args: string[]) => (await execa(cmd, args, { stdin: 'ignore' })).stdout.split('\n')[0] ?? '';
+  const run = async (cmd: string, args: string[]) => {
+    const r = await capture(cmd, args);
+    if (r.exitCode !== 0) throw new PauseBuildError(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim() || r.code || r.signal}`, { hint: `check the host toolchain for ${platform.arch}` });
+    return r.stdout;
+  };
+  const first = async (cmd: string, args: string[]) => (await run(cmd, args)).split('\n')[0] ?? '';
   const gcc = await first(`${platform.triple}-gcc`, ['--version']);
   const strip = await first(`${platform.triple}-strip`, ['--version']);
-  const libcPath = (await execa(`${platform.triple}-gcc`, ['-print-file-name=libc.a'], { stdin: 'ignore' })).stdout.trim();
+  const libcPath = (await run(`${platform.triple}-gcc`, ['-print-file-name=libc.a'])).trim();
   const libc = await readFile(libcPath).then((b) => createHash('sha256').update(b).digest('hex'), () => 'no-libc.a');
   return `host:${gcc}|${strip}|libc.a:${libc}`;
 }
 
 async function onPath(cmd: string): Promise<boolean> {
-  const r = await execa('sh', ['-c', `command -v ${shellQuote(cmd)}`], { reject: false, stdin: 'ignore' });
+  const r = await capture('sh', ['-c', `command -v ${shellQuote(cmd)}`]);
   return r.exitCode === 0;
 }
 

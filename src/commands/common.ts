@@ -44,8 +44,8 @@ export function addBuildOptions(cmd: Command): Command {
     .option('--revision <rev>', 'revision compiled into the version string (default: git describe)')
     .option('--source <file>', 'C source to compile (default: build/pause/pause.c)')
     .option('--bin-dir <dir>', 'where binaries are written', 'bin')
-    .option('--cache-dir <dir>', 'cache of compiled binaries and compressed layers (default: $XDG_CACHE_HOME/pause-build/bin or ~/.cache/pause-build/bin)')
-    .option('--no-cache', 'use no cache: always run the compiler and compress every layer')
+    .option('--cache-dir <dir>', 'cache of compiled binaries, compressed layers and publish records (default: $XDG_CACHE_HOME/pause-build/bin or ~/.cache/pause-build/bin)')
+    .option('--no-cache', 'use no cache: always run the compiler, compress every layer, and publish through the whole pipeline')
     .option('--no-emulation', 'do not run the binaries (natively or under qemu-user) before accepting them')
     .option('--root <dir>', 'project root holding VERSION and build/ (default: the pause-build package)')
     .option('-q, --quiet', 'print only results');

@@ -30,6 +30,14 @@ function fflateBuild(): { main: string; version: string } {
   return { main, version: 'unknown' };
 }
 
+let build: { main: string; version: string } | undefined;
+
+/** What, besides the tar, decides the gzip bytes: fflate's version and the level. */
+export function layerFormat(): string {
+  build ??= fflateBuild();
+  return `fflate ${build.version} level ${GZIP_LEVEL}`;
+}
+
 /** Runs in each worker: the same call as gzip() in tar.ts, on fflate's CommonJS build. */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -97,7 +105,6 @@ export class LayerCompressor {
   private readonly memo = new Map<string, Promise<Uint8Array>>();
   private readonly workers: GzipWorker[] = [];
   private readonly threads: number;
-  private fflate: { main: string; version: string } | undefined;
 
   constructor(private readonly opts: CompressorOptions = {}) {
     this.threads = opts.threads ?? Math.max(1, Math.min(4, availableParallelism() - 1));
@@ -122,14 +129,9 @@ export class LayerCompressor {
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  private build(): { main: string; version: string } {
-    this.fflate ??= fflateBuild();
-    return this.fflate;
-  }
-
   private cacheFile(digest: string): string | undefined {
     if (this.opts.cacheDir === undefined) return undefined;
-    const key = createHash('sha256').update(`pause-build gzip v1\0fflate ${this.build().version}\0level ${GZIP_LEVEL}\0${digest}`).digest('hex');
+    const key = createHash('sha256').update(`pause-build gzip v1\0${layerFormat()}\0${digest}`).digest('hex');
     return path.join(this.opts.cacheDir, key.slice(0, 2), `${key}.gz`);
   }
 
@@ -146,7 +148,10 @@ export class LayerCompressor {
 
   private gzip(tar: Uint8Array): Promise<Uint8Array> {
     if (this.threads <= 0) return Promise.resolve(gzip(tar));
-    if (this.workers.length < this.threads && this.workers.every((w) => w.load > 0)) this.workers.push(new GzipWorker(this.build().main));
+    if (this.workers.length < this.threads && this.workers.every((w) => w.load > 0)) {
+      build ??= fflateBuild();
+      this.workers.push(new GzipWorker(build.main));
+    }
     const idlest = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     // postMessage copies the tar: the caller keeps its own.
     return idlest.gzip(tar);

@@ -84,7 +84,8 @@ interface Prepared {
 /**
  * Compiles every arch of `req.platforms`: one promise per arch, each settled on its own
  * (a cached arch does not wait for the compiler; a failed arch does not fail the others).
- * All work happens in one temporary directory in binDir, removed when the last arch settles.
+ * All work happens in one temporary directory in binDir, removed once every arch has
+ * settled and the batch has ended.
  */
 export function compileAll(req: BatchCompileRequest): Map<string, Promise<CompileResult>> {
   const { toolchain, platforms } = req;

@@ -58,8 +58,12 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
     throw new PauseBuildError(`source file ${source} not found`, { hint: 'pass --source FILE or --root of a pause-build checkout' });
   }
   const platforms = selectPlatforms(flags.arch);
-  const version = await resolveVersion(root, flags.version);
-  const revision = await resolveRevision(root, flags.revision);
+  // Side by side (each may run git), reported in this order if both fail.
+  const versionP = resolveVersion(root, flags.version);
+  const revisionP = resolveRevision(root, flags.revision);
+  revisionP.catch(() => undefined);
+  const version = await versionP;
+  const revision = await revisionP;
   return {
     root,
     platforms,

@@ -153,6 +153,10 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     throw new PauseBuildError('--by-digest pushes no tags', { hint: 'drop --tag, --latest and --per-arch-tags; tag with `pause-build index`' });
   }
   await withClient(flags, runtime, async (client) => {
+    // Reach the registry (GET /v2/ only; nothing is written before the tags are checked)
+    // while git, the engine and the compilers run: the first tag check or push then starts
+    // at once. A failure here is only tried again when the registry is needed.
+    void client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).catch(() => undefined);
     const image = newImageState();
     const pushState: PushState = {};
     const built = (): BuiltIndex => image.built!;

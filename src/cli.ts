@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
+import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import { registerBuildCommands } from './commands/build.ts';
 import { registerCleanCommands } from './commands/clean.ts';
@@ -9,9 +10,14 @@ import { registerPublishCommands } from './commands/publish.ts';
 import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
-import { annotateError, inActions, maskEnvSecrets, maskSecret } from './github.ts';
+import { annotateError, inActions, maskEnvSecrets, maskSecretSync } from './github.ts';
 import { onSecret } from './registry/redact.ts';
 import { packageVersion } from './project.ts';
+
+// fetch parses HTTP with a WebAssembly module that V8 optimizes again in the background,
+// and the process waits for that before it exits (70-80 ms after the last request, here).
+// V8's baseline compiler alone is fast enough for the little HTTP parsing a run does.
+setFlagsFromString('--liftoff-only');
 
 const interrupt = new AbortController();
 let debug = false;
@@ -41,8 +47,8 @@ async function main(argv: string[]): Promise<number> {
   // In GitHub Actions, secrets from the environment are masked before anything is printed,
   // and every credential read later (--password-stdin, docker config, helpers, tokens) as
   // soon as it is read, before it is sent anywhere.
-  maskEnvSecrets();
-  if (inActions()) onSecret((secret) => maskSecret(secret));
+  await maskEnvSecrets();
+  if (inActions()) onSecret((secret) => maskSecretSync(secret));
   const stop = (signal: NodeJS.Signals) => {
     if (interrupt.signal.aborted) process.exit(130);
     process.stderr.write(`\n${signal}: stopping, cleaning up…\n`);
@@ -59,7 +65,7 @@ async function main(argv: string[]): Promise<number> {
       return 130;
     }
     process.stderr.write(`${formatError(err)}\n`);
-    annotateError(err, command);
+    await annotateError(err, command);
     if (debug && err instanceof PauseBuildError && err.details) process.stderr.write(`${err.details.trimEnd()}\n`);
     if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return err instanceof PauseBuildError ? err.exitCode : 1;

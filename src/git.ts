@@ -1,5 +1,5 @@
 /** The git commands a release needs, run in one work tree. Every failure is a one-line PauseBuildError. */
-import { execa } from 'execa';
+import { capture } from './exec.ts';
 import { PauseBuildError } from './errors.ts';
 
 export interface Git {
@@ -22,7 +22,7 @@ export interface Git {
 }
 
 async function run(root: string, args: string[], what: string, hint?: string): Promise<string> {
-  const r = await execa('git', args, { cwd: root, reject: false, stdin: 'ignore', stripFinalNewline: true });
+  const r = await capture('git', args, { cwd: root });
   if (r.exitCode !== 0) {
     const why = String(r.stderr).split('\n').find((l) => l.trim()) ?? `exit code ${r.exitCode}`;
     throw new PauseBuildError(`${what} failed in ${root}: ${why.replace(/^(fatal|error): /, '')}`, { hint });
@@ -34,7 +34,7 @@ const lines = (text: string) => text.split('\n').filter((l) => l.length > 0);
 
 /** The top of the work tree that holds `dir`. */
 export async function workTreeRoot(dir: string): Promise<string> {
-  const r = await execa('git', ['rev-parse', '--show-toplevel'], { cwd: dir, reject: false, stdin: 'ignore' });
+  const r = await capture('git', ['rev-parse', '--show-toplevel'], { cwd: dir });
   if (r.exitCode !== 0 || !r.stdout) {
     throw new PauseBuildError(`${dir} is not in a git work tree`, { hint: 'run pause-build release in a clone of the project, or pass --root' });
   }
@@ -49,7 +49,7 @@ export function git(root: string): Git {
     subjects: async (since) =>
       lines(await run(root, ['log', '--no-merges', '--format=%s', since ? `${since}..HEAD` : 'HEAD', '--'], 'git log')),
     head: async () => {
-      const r = await execa('git', ['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root, reject: false, stdin: 'ignore' });
+      const r = await capture('git', ['rev-parse', '--verify', '-q', 'HEAD'], { cwd: root });
       return r.exitCode === 0 ? String(r.stdout).trim() : undefined;
     },
     commit: async (message, files) => {

@@ -1,14 +1,24 @@
 /**
  * GitHub Actions: step outputs, the job summary, log groups, error annotations and
  * secret masking. Formatting is pure (tested without a runner); the effects at the
- * bottom go through @actions/core and do nothing unless GITHUB_ACTIONS=true.
+ * bottom go through @actions/core and do nothing unless GITHUB_ACTIONS=true (only then is
+ * @actions/core loaded: it takes longer to load than most commands take to run).
  *
  * Workflow commands (::add-mask::, ::error::, ::group::) are written to stderr, which
  * the runner reads as it reads stdout: stdout carries only results (digests, --json),
  * so `x=$(pause-build … --json)` in a step still gets clean JSON and masks still apply.
  */
-import * as core from '@actions/core';
 import { PauseBuildError } from './errors.ts';
+
+type ActionsCore = typeof import('@actions/core');
+let loaded: Promise<ActionsCore> | undefined;
+let ready: ActionsCore | undefined;
+
+/** @actions/core, loaded on first use. */
+function actionsCore(): Promise<ActionsCore> {
+  loaded ??= import('@actions/core').then((core) => (ready = core));
+  return loaded;
+}
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -123,30 +133,51 @@ function onStderr<T>(fn: () => T): T {
  * password read from --password-stdin before anything can print it. Each line of a
  * multi-line secret is masked on its own, as the runner matches line by line.
  */
-export function maskSecret(value: string, env: Env = process.env): void {
+export async function maskSecret(value: string, env: Env = process.env): Promise<void> {
   if (!inActions(env) || !value) return;
+  maskNow(await actionsCore(), value);
+}
+
+function maskNow(core: ActionsCore, value: string): void {
   onStderr(() => {
     for (const line of value.split(/\r?\n/)) if (line.trim()) core.setSecret(line);
   });
 }
 
-/** Masks every secret-looking environment variable; cli.ts calls this before printing anything. */
-export function maskEnvSecrets(env: Env = process.env): void {
+/**
+ * Masks at once, before the caller goes on to use the secret. Valid after
+ * maskEnvSecrets, which loads @actions/core in Actions.
+ */
+export function maskSecretSync(value: string, env: Env = process.env): void {
+  if (!inActions(env) || !value) return;
+  if (!ready) throw new Error('maskSecretSync before maskEnvSecrets');
+  maskNow(ready, value);
+}
+
+/**
+ * Masks every secret-looking environment variable; cli.ts calls this before printing
+ * anything. In Actions it also loads @actions/core, so that secrets read later are masked
+ * synchronously, before they are sent anywhere.
+ */
+export async function maskEnvSecrets(env: Env = process.env): Promise<void> {
   if (!inActions(env)) return;
-  for (const value of secretValues(env)) maskSecret(value, env);
+  const core = await actionsCore();
+  for (const value of secretValues(env)) maskNow(core, value);
 }
 
 /** Sets the step outputs and appends the summary section; a no-op outside Actions. */
 export async function report(r: Report, env: Env = process.env): Promise<void> {
   if (!inActions(env)) return;
+  const core = await actionsCore();
   // Without the files, @actions/core would fall back to deprecated stdout commands.
   if (env.GITHUB_OUTPUT) for (const [name, value] of Object.entries(outputsOf(r))) core.setOutput(name, value);
   if (env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(summaryMarkdown(r)).write();
 }
 
 /** Turns an error into an `::error title=…::` annotation; the terminal line is printed as usual too. */
-export function annotateError(err: unknown, command: string | undefined, env: Env = process.env): void {
+export async function annotateError(err: unknown, command: string | undefined, env: Env = process.env): Promise<void> {
   if (!inActions(env)) return;
+  const core = await actionsCore();
   const { message, title } = annotationOf(err, command);
   onStderr(() => core.error(message, { title }));
 }
@@ -154,6 +185,7 @@ export function annotateError(err: unknown, command: string | undefined, env: En
 /** Runs `fn` inside a collapsible log group in Actions; just runs it elsewhere. */
 export async function group<T>(title: string, fn: () => Promise<T>, env: Env = process.env): Promise<T> {
   if (!inActions(env)) return fn();
+  const core = await actionsCore();
   onStderr(() => core.startGroup(title));
   try {
     return await fn();

@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import { PauseBuildError } from './errors.ts';
+import { capture } from './exec.ts';
 import { type Version, parseVersion, tryParseVersion } from './version.ts';
 
 /** The package's own root (pause.c, the builder Dockerfile, the image Dockerfile live here). */
@@ -22,7 +22,7 @@ export function packageVersion(): string {
 }
 
 async function git(root: string, args: string[]): Promise<string | undefined> {
-  const r = await execa('git', args, { cwd: root, reject: false, stdin: 'ignore' });
+  const r = await capture('git', args, { cwd: root });
   return r.exitCode === 0 ? r.stdout.trim() : undefined;
 }
 

@@ -12,18 +12,22 @@ export const PUBLISH_STAGES: readonly { readonly name: string; readonly end: Reg
   { name: 'compile, ELF check, run each binary', end: /✔ Compiling / },
   { name: 'assemble images (tar, gzip)', end: /✔ Assembling images/ },
   { name: 'index, OCI layout', end: /✔ Wrote / },
-  { name: 'registry: tags, blobs, manifests, index', end: undefined },
+  { name: 'registry: record lookup or tags, blobs, manifests, index', end: undefined },
 ];
 
-/** Seconds per stage of one publish run, or undefined if a marker is missing. */
+/**
+ * Seconds per stage of one publish run; a stage whose marker is missing did not run and
+ * counts 0 (a no-op publish whose record held stops after the toolchain and the registry
+ * check). undefined if the run did not get as far as the toolchain.
+ */
 export function publishStages(run: Timed): number[] | undefined {
   const out: number[] = [];
   let last = 0;
-  for (const stage of PUBLISH_STAGES) {
+  for (const [i, stage] of PUBLISH_STAGES.entries()) {
     const end = stage.end ? run.lines.find((l) => stage.end!.test(l.text))?.at : run.seconds;
-    if (end === undefined) return undefined;
-    out.push(end - last);
-    last = end;
+    if (end === undefined && i < 2) return undefined;
+    out.push(end === undefined ? 0 : end - last);
+    last = end ?? last;
   }
   return out;
 }

@@ -44,8 +44,8 @@ export function addBuildOptions(cmd: Command): Command {
     .option('--revision <rev>', 'revision compiled into the version string (default: git describe)')
     .option('--source <file>', 'C source to compile (default: build/pause/pause.c)')
     .option('--bin-dir <dir>', 'where binaries are written', 'bin')
-    .option('--cache-dir <dir>', 'compile cache (default: $XDG_CACHE_HOME/pause-build/bin or ~/.cache/pause-build/bin)')
-    .option('--no-cache', 'always run the compiler')
+    .option('--cache-dir <dir>', 'cache of compiled binaries, compressed layers and publish records (default: $XDG_CACHE_HOME/pause-build/bin or ~/.cache/pause-build/bin)')
+    .option('--no-cache', 'use no cache: always run the compiler, compress every layer, and publish through the whole pipeline')
     .option('--no-emulation', 'do not run the binaries (natively or under qemu-user) before accepting them')
     .option('--root <dir>', 'project root holding VERSION and build/ (default: the pause-build package)')
     .option('-q, --quiet', 'print only results');
@@ -58,8 +58,12 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
     throw new PauseBuildError(`source file ${source} not found`, { hint: 'pass --source FILE or --root of a pause-build checkout' });
   }
   const platforms = selectPlatforms(flags.arch);
-  const version = await resolveVersion(root, flags.version);
-  const revision = await resolveRevision(root, flags.revision);
+  // Side by side (each may run git), reported in this order if both fail.
+  const versionP = resolveVersion(root, flags.version);
+  const revisionP = resolveRevision(root, flags.revision);
+  revisionP.catch(() => undefined);
+  const version = await versionP;
+  const revision = await revisionP;
   return {
     root,
     platforms,

@@ -5,7 +5,7 @@ import { PauseBuildError } from '../errors.ts';
 import { diffIdsOf, rfc3339 } from '../oci/image.ts';
 import { checkLayoutTarget, layoutReference } from '../oci/layout.ts';
 import { platformFor, platformString } from '../platforms.ts';
-import { DEFAULT_SOURCE_URL, resolveSourceDateEpoch } from '../project.ts';
+import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveSourceDateEpoch } from '../project.ts';
 import { type ImageOptions, type ImageState, imageTasks, newImageState, platformBuildArgs } from '../tasks/image.ts';
 import { runTasks } from '../tasks/run.ts';
 import { type BuildFlags, type Runtime, addBuildOptions, collect, resolveBuild } from './common.ts';
@@ -36,8 +36,11 @@ function parseBuildArgs(values: readonly string[] = []): Record<string, string> 
 }
 
 export async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise<{ opts: ImageOptions; epochFrom: string }> {
+  // The commit time (git) is looked up while the build options are.
+  const epochP = resolveSourceDateEpoch(path.resolve(flags.root ?? PACKAGE_ROOT));
+  epochP.catch(() => undefined);
   const build = await resolveBuild(flags, runtime);
-  const { epoch, from } = await resolveSourceDateEpoch(build.root);
+  const { epoch, from } = await epochP;
   const output = path.resolve(flags.output);
   const tag = flags.tag ?? build.version.tag;
   // A tag or an --output that writing the layout would refuse is refused before compiling.

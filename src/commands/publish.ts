@@ -12,10 +12,12 @@ import { platformFor, platformString } from '../platforms.ts';
 import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveRevision, resolveSourceDateEpoch, resolveVersion } from '../project.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { fetchImage } from '../registry/pull.ts';
+import { type PublishRecord, PublishRecords } from '../publish-record.ts';
 import type { PushResult } from '../registry/push.ts';
 import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
-import { imageTasks, newImageState } from '../tasks/image.ts';
+import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
+import { type RecordedState, publishRecordDir, recordedPublishTask } from '../tasks/recorded.ts';
 import { runTasks } from '../tasks/run.ts';
 import { type Runtime, collect } from './common.ts';
 import { type ImageFlags, addImageOptions, resolveImage } from './image.ts';
@@ -109,6 +111,31 @@ function outcomeOf(version: string, result: PushResult): Outcome {
   };
 }
 
+/** What a publish whose tags already held its result prints: as the full pipeline would. */
+function unchangedOutcome(record: PublishRecord): Outcome {
+  return {
+    version: record.version,
+    repository: record.repository,
+    digest: record.digest,
+    reference: record.reference,
+    tags: record.tags.map((t) => t.tag),
+    unchanged: true,
+    images: record.images,
+    blobs: { uploaded: 0, skipped: 0, mounted: 0, uploadedBytes: 0, skippedBytes: 0, mountedBytes: 0 },
+  };
+}
+
+function recordOf(outcome: Outcome, result: PushResult): PublishRecord {
+  return {
+    version: outcome.version,
+    repository: outcome.repository,
+    digest: outcome.digest,
+    reference: outcome.reference,
+    tags: result.tags.map((t) => ({ tag: t.tag, digest: t.digest })),
+    images: outcome.images,
+  };
+}
+
 async function withClient<T>(flags: RegistryFlags, runtime: Runtime, fn: (client: RegistryClient) => Promise<T>): Promise<T> {
   const client = await registryClientFromFlags(flags, runtime);
   try {
@@ -126,12 +153,31 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     throw new PauseBuildError('--by-digest pushes no tags', { hint: 'drop --tag, --latest and --per-arch-tags; tag with `pause-build index`' });
   }
   await withClient(flags, runtime, async (client) => {
+    // Reach the registry (GET /v2/ only; nothing is written before the tags are checked)
+    // while git, the engine and the compilers run: the first tag check or push then starts
+    // at once. A failure here is only tried again when the registry is needed.
+    void client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).catch(() => undefined);
     const image = newImageState();
     const pushState: PushState = {};
     const built = (): BuiltIndex => image.built!;
+    const output = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
+    // A publish of inputs published before (same binaries, Dockerfile, tags, repository…) is
+    // over once the registry shows every tag still holds what was recorded.
+    const records = !flags.byDigest && opts.cacheDir !== undefined ? new PublishRecords(publishRecordDir(opts.cacheDir)) : undefined;
+    const recorded: RecordedState = {};
+    await runTasks(
+      [...prepareTasks(opts, image), ...(records ? [recordedPublishTask({ opts, state: image, records, client, target, tags, perArchTags: Boolean(flags.perArchTags) }, recorded)] : [])],
+      output,
+    );
+    if (recorded.unchanged) {
+      const outcome = unchangedOutcome(recorded.unchanged);
+      print(outcome, flags.json);
+      await reportToActions(`pause ${outcome.version} published`, outcome);
+      return;
+    }
     await runTasks(
       [
-        ...imageTasks(opts, image),
+        ...buildTasks(opts, image),
         ...pushTasks(
           {
             client,
@@ -142,7 +188,7 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
           pushState,
         ),
       ],
-      { quiet: flags.quiet, json: flags.json, debug: runtime.debug() },
+      output,
     );
     const result = pushState.result!;
     const outcome = outcomeOf(opts.version.tag, result);
@@ -158,6 +204,7 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
       });
       return;
     }
+    if (records && recorded.key !== undefined) await records.write(recorded.key, recordOf(outcome, result));
     print(outcome, flags.json);
     await reportToActions(`pause ${outcome.version} published`, outcome);
   });

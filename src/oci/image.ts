@@ -8,7 +8,7 @@ import { PauseBuildError } from '../errors.ts';
 import type { Platform } from '../platforms.ts';
 import { descriptorJson, jsonBlob } from './blob.ts';
 import type { DockerfilePlan } from './dockerfile.ts';
-import { type Layer, buildLayer } from './layer.ts';
+import { type Layer, type LayerFile, buildLayer, layerOf, layerTar } from './layer.ts';
 import { type BuiltImage, MEDIA_TYPES, type OciPlatform } from './types.ts';
 
 /** A file of the build context, as read by src/oci/context.ts. */
@@ -44,18 +44,23 @@ export function fileMode(planned: number | undefined, source: number): number {
   return (source & 0o111) !== 0 ? 0o755 : 0o644;
 }
 
-function layersOf(input: ImageInput): Layer[] {
-  const layers: Layer[] = [];
+/** The files of each layer (one per ADD or COPY), read from input.files. */
+function layerFiles(input: ImageInput): LayerFile[][] {
+  const layers: LayerFile[][] = [];
   for (const step of input.plan.steps) {
     if (!step.layer) continue;
-    const files = step.layer.files.map((f) => {
+    layers.push(step.layer.files.map((f) => {
       const file = input.files.get(f.source);
       if (!file) throw new PauseBuildError(`${input.plan.file}:${step.line}: ${f.source} was not read from the build context`);
       return { dest: f.dest, content: file.bytes, mode: fileMode(f.mode, file.mode), uid: f.uid, gid: f.gid };
-    });
-    layers.push(buildLayer(files, input.epoch));
+    }));
   }
   return layers;
+}
+
+/** The uncompressed tar of each layer, in order: what gets compressed. */
+export function layerTars(input: ImageInput): Uint8Array[] {
+  return layerFiles(input).map((files) => layerTar(files, input.epoch));
 }
 
 /**
@@ -74,7 +79,20 @@ export function imageConfig(input: ImageInput, diffIds: readonly string[]): Reco
 }
 
 export function buildImage(input: ImageInput): BuiltImage {
-  const layers = layersOf(input);
+  return imageOf(input, layerFiles(input).map((files) => buildLayer(files, input.epoch)));
+}
+
+/**
+ * As buildImage, with the gzip of each layer tar from `compress` (which must give what
+ * gzip() gives: a cache, a worker thread). The digests are the same either way.
+ */
+export async function buildImageWith(input: ImageInput, compress: (tar: Uint8Array) => Promise<Uint8Array>): Promise<BuiltImage> {
+  const tars = layerTars(input);
+  const gzipped = await Promise.all(tars.map(compress));
+  return imageOf(input, tars.map((tar, i) => layerOf(tar, gzipped[i]!)));
+}
+
+function imageOf(input: ImageInput, layers: readonly Layer[]): BuiltImage {
   const config = jsonBlob(
     imageConfig(
       input,

@@ -48,7 +48,17 @@ export function layerEntries(files: readonly LayerFile[]): TarEntry[] {
   return [...entries.values()];
 }
 
+/** The uncompressed layer: a tar of `files`, dated `mtime`. */
+export function layerTar(files: readonly LayerFile[], mtime: number): Uint8Array {
+  return writeTar(layerEntries(files), mtime);
+}
+
+/** A layer from its tar and that tar's gzip (as gzip() makes it, however it was obtained). */
+export function layerOf(tar: Uint8Array, gzipped: Uint8Array): Layer {
+  return { blob: blobOf(gzipped, { mediaType: MEDIA_TYPES.layerGzip }), diffId: sha256Digest(tar), tarSize: tar.length };
+}
+
 export function buildLayer(files: readonly LayerFile[], mtime: number): Layer {
-  const tar = writeTar(layerEntries(files), mtime);
-  return { blob: blobOf(gzip(tar), { mediaType: MEDIA_TYPES.layerGzip }), diffId: sha256Digest(tar), tarSize: tar.length };
+  const tar = layerTar(files, mtime);
+  return layerOf(tar, gzip(tar));
 }

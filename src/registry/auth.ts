@@ -10,8 +10,8 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PauseBuildError } from '../errors.ts';
+import { loadExeca } from '../exec.ts';
 import { DEFAULT_REGISTRY } from './reference.ts';
 import { redact, registerBasicCredentials, registerSecret } from './redact.ts';
 
@@ -121,6 +121,7 @@ export function registerCredential(cred: Credential): void {
  */
 export async function runCredentialHelper(helper: string, server: string, env: NodeJS.ProcessEnv = process.env): Promise<Credential | undefined> {
   const program = `docker-credential-${helper}`;
+  const { execa } = await loadExeca();
   const r = await execa(program, ['get'], { input: server, env, extendEnv: false, reject: false, timeout: 30_000 });
   if (r.failed && (r as { code?: string }).code === 'ENOENT') {
     throw new PauseBuildError(`credential helper ${program} not found on PATH`, { hint: `install it, or remove "${helper}" from credsStore/credHelpers in the docker config` });

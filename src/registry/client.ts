@@ -7,7 +7,8 @@
  */
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
-import { Agent, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent } from './undici-agent.ts';
 import { PauseBuildError } from '../errors.ts';
 import { shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';

@@ -3,10 +3,10 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListrTask } from 'listr2';
 import { CompileCache } from '../cache.ts';
-import { compile } from '../compile.ts';
+import { type CompileResult, compileAll } from '../compile.ts';
 import { runner, smokeTest } from '../emulate.ts';
 import { PauseBuildError } from '../errors.ts';
-import { builderSpec, ensureBuilder } from '../toolchain/builder.ts';
+import { builderSpec, ensureBuilder, findBuilder } from '../toolchain/builder.ts';
 import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
@@ -19,6 +19,15 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
     {
       title: 'Choosing a toolchain',
       task: async (_ctx, task) => {
+        // Usually the engine answers and has the builder: one `image inspect` tells both.
+        const likely = opts.engine === undefined ? 'podman' : opts.engine === 'podman' || opts.engine === 'docker' ? opts.engine : undefined;
+        const found = likely ? await findBuilder(likely, builderSpec(opts.root, opts.base)) : undefined;
+        if (likely && found) {
+          state.builderImage = found.image;
+          state.toolchain = containerToolchain(likely, found.image, found.id);
+          task.title = `Toolchain: ${likely}, ${found.image}`;
+          return;
+        }
         const kind = await chooseToolchainKind(opts.engine, opts.platforms);
         if (kind === 'host') {
           state.toolchain = hostToolchain();
@@ -43,6 +52,20 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
 
 export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
   const cache = opts.cacheDir === undefined ? undefined : new CompileCache(opts.cacheDir);
+  // One batch for all arches (one builder container), started by the first arch task.
+  let batch: Map<string, Promise<CompileResult>> | undefined;
+  const compiled = (arch: string) => {
+    batch ??= compileAll({
+      platforms: opts.platforms,
+      source: opts.source,
+      version: opts.versionString,
+      binDir: opts.binDir,
+      toolchain: state.toolchain!,
+      signal: opts.signal,
+      cache,
+    });
+    return batch.get(arch)!;
+  };
   return {
     title: `Compiling ${opts.platforms.map((p) => p.arch).join(', ')} (${opts.versionString})`,
     task: (_ctx, parent) =>
@@ -50,18 +73,11 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
         opts.platforms.map((platform) => ({
           title: platform.arch,
           task: async (_c, task) => {
-            const result = await compile({
-              platform,
-              source: opts.source,
-              version: opts.versionString,
-              binDir: opts.binDir,
-              toolchain: state.toolchain!,
-              signal: opts.signal,
-              cache,
-            }).catch((e: unknown) => {
+            const result = await compiled(platform.arch).catch((e: unknown) => {
               state.errors.push(e as Error);
               throw e;
             });
+            state.onBinary?.(result);
             const where = `${platform.arch}: ${path.relative(process.cwd(), result.path) || result.path} ${kib(result.size)} ELF ok${result.cached ? ' (cached)' : ''}`;
             if (opts.emulate) {
               task.title = `${where}, running it`;
@@ -85,7 +101,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
  * Arches compile side by side and one failure does not stop the others (their
  * errors all show); this task then fails the run if any arch is missing.
  */
-function requireAllCompiled(opts: BuildOptions, state: BuildState): ListrTask {
+export function requireAllCompiled(opts: BuildOptions, state: BuildState): ListrTask {
   return {
     task: () => {
       const failed = opts.platforms.filter((p) => !state.binaries.has(p.arch));

@@ -28,4 +28,6 @@ export interface BuildState {
   builderImage?: string;
   readonly binaries: Map<string, CompileResult>;
   readonly errors: Error[];
+  /** Called with each binary as soon as it is compiled and ELF-checked (before its run). */
+  onBinary?: (result: CompileResult) => void;
 }

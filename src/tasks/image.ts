@@ -9,12 +9,13 @@ import type { ListrTask } from 'listr2';
 import { PauseBuildError } from '../errors.ts';
 import { loadContextFiles } from '../oci/context.ts';
 import { type DockerfilePlan, parseDockerfile } from '../oci/dockerfile.ts';
-import { buildImage } from '../oci/image.ts';
+import { LayerCompressor } from '../oci/compress.ts';
+import { buildImageWith, layerTars } from '../oci/image.ts';
 import { buildIndex } from '../oci/index.ts';
 import { type LayoutWriteResult, layoutReference, writeLayout } from '../oci/layout.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
-import { type Platform, platformString } from '../platforms.ts';
-import { binTasks } from './bin.ts';
+import { type Platform, platformFor, platformString } from '../platforms.ts';
+import { compileTasks, requireAllCompiled, toolchainTasks } from './bin.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
 export interface ImageOptions extends BuildOptions {
@@ -38,10 +39,40 @@ export interface ImageState extends BuildState {
   built?: BuiltIndex;
   layout?: LayoutWriteResult;
   readonly warnings: string[];
+  /** The Dockerfile as read (it is part of what a publish record is keyed by). */
+  dockerfileText?: string;
+  compressor?: LayerCompressor;
 }
 
 export function newImageState(): ImageState {
   return { binaries: new Map(), errors: [], plans: new Map(), images: new Map(), warnings: [] };
+}
+
+/** Where compressed layers are kept between runs: beside the compile cache, unless --no-cache. */
+export function layerCacheDir(opts: Pick<BuildOptions, 'cacheDir'>): string | undefined {
+  return opts.cacheDir === undefined ? undefined : path.join(opts.cacheDir, 'gzip');
+}
+
+function compressorOf(opts: ImageOptions, state: ImageState): LayerCompressor {
+  state.compressor ??= new LayerCompressor({ cacheDir: layerCacheDir(opts) });
+  return state.compressor;
+}
+
+/**
+ * Starts compressing an arch's layers as soon as its binary exists, while the other arches
+ * still compile or run. Only a head start: the assemble step reads the files again and
+ * looks the result up by the tar's digest, so a file that changes in between costs time,
+ * never correctness. Failures here are left for the assemble step to report.
+ */
+function prefetchLayers(opts: ImageOptions, state: ImageState, arch: string): void {
+  const plan = state.plans.get(arch);
+  if (!plan) return;
+  const compressor = compressorOf(opts, state);
+  loadContextFiles(plan, opts.context)
+    .then((files) => {
+      for (const tar of layerTars({ platform: platformFor(arch), plan, files, epoch: opts.epoch })) void compressor.compress(tar).catch(() => undefined);
+    })
+    .catch(() => undefined);
 }
 
 /**
@@ -74,6 +105,7 @@ function dockerfileTask(opts: ImageOptions, state: ImageState): ListrTask {
       const text = await readFile(opts.dockerfile, 'utf8').catch(() => {
         throw new PauseBuildError(`Dockerfile not found at ${opts.dockerfile}`, { hint: 'pass --dockerfile FILE' });
       });
+      state.dockerfileText = text;
       for (const platform of opts.platforms) {
         const plan = parseDockerfile(text, { file: shown(opts.dockerfile), buildArgs: { ...opts.buildArgs, ...platformBuildArgs(platform) } });
         state.plans.set(platform.arch, plan);
@@ -93,25 +125,35 @@ function assembleTasks(opts: ImageOptions, state: ImageState): ListrTask {
           task: async (_c, task) => {
             const plan = state.plans.get(platform.arch)!;
             const files = await loadContextFiles(plan, opts.context);
-            const image = buildImage({ platform, plan, files, epoch: opts.epoch });
+            const compressor = compressorOf(opts, state);
+            const image = await buildImageWith({ platform, plan, files, epoch: opts.epoch }, (tar) => compressor.compress(tar));
             state.images.set(platform.arch, image);
             const layerBytes = image.layers.reduce((n, l) => n + l.descriptor.size, 0);
             task.title = `${platformString(platform)}: ${image.manifest.descriptor.digest.slice(0, 19)}… layer ${kib(layerBytes)}`;
           },
         })),
-        { concurrent: false },
+        // Side by side: the layers compress in worker threads. The images are listed in arch order regardless.
+        { concurrent: true },
       ),
   };
 }
 
-export function imageTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
+/** What comes before compiling: the Dockerfile (a mistake in it costs nothing), the toolchain. */
+export function prepareTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
+  return [dockerfileTask(opts, state), ...toolchainTasks(opts, state)];
+}
+
+/** The rest of the image stage, after prepareTasks: compile, assemble, index, layout. */
+export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
+  state.onBinary = (result) => prefetchLayers(opts, state, result.platform.arch);
   return [
-    dockerfileTask(opts, state),
-    ...binTasks(opts, state),
+    compileTasks(opts, state),
+    requireAllCompiled(opts, state),
     assembleTasks(opts, state),
     {
       title: 'Index',
-      task: (_ctx, task) => {
+      task: async (_ctx, task) => {
+        await state.compressor?.close();
         state.built = buildIndex(
           opts.platforms.map((p) => state.images.get(p.arch)!),
           { version: opts.version.tag, revision: opts.revision, source: opts.sourceUrl, epoch: opts.epoch },
@@ -127,4 +169,9 @@ export function imageTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
       },
     },
   ];
+}
+
+/** The whole image stage. */
+export function imageTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
+  return [...prepareTasks(opts, state), ...buildTasks(opts, state)];
 }

@@ -5,8 +5,8 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { PauseBuildError } from '../errors.ts';
+import { capture, loadExeca } from '../exec.ts';
 import { type EngineName, imageExists } from './engine.ts';
 
 export const DEFAULT_BASE = 'docker.io/library/debian:bookworm-slim';
@@ -41,6 +41,23 @@ export async function builderImage(dockerfile: string, base: string): Promise<st
   return `${BUILDER_REPO}:${hash.slice(0, 16)}`;
 }
 
+/**
+ * The builder image and its id from one `image inspect`, when the engine answers and has
+ * it (built on the local base when no base is given, as resolveBase prefers). undefined
+ * otherwise: then requireEngine and ensureBuilder find out what is missing, or build it.
+ */
+export async function findBuilder(engine: EngineName, spec: BuilderSpec): Promise<{ image: string; id: string } | undefined> {
+  try {
+    const image = await builderImage(spec.dockerfile, spec.base ?? LOCAL_BASE);
+    const refs = spec.base ? [image] : [LOCAL_BASE, image];
+    const r = await capture(engine, ['image', 'inspect', '--format', '{{.Id}}', ...refs], { timeout: 15_000 });
+    const ids = r.stdout.trim().split('\n').filter(Boolean);
+    return r.exitCode === 0 && ids.length === refs.length ? { image, id: ids.at(-1)! } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface EnsureResult {
   readonly image: string;
   readonly built: boolean;
@@ -55,6 +72,7 @@ export async function ensureBuilder(
   const image = await builderImage(spec.dockerfile, base);
   if (!opts.rebuild && (await imageExists(engine, image))) return { image, built: false };
   const args = ['build', '--network', 'host', '--build-arg', `BASE=${base}`, '-t', image, '-f', spec.dockerfile, path.dirname(spec.dockerfile)];
+  const { execa } = await loadExeca();
   const proc = execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: opts.signal, env: { DOCKER_BUILDKIT: '0' } });
   if (opts.onLine) proc.all?.on('data', (d: Buffer) => d.toString().split('\n').filter(Boolean).forEach((l) => opts.onLine?.(l)));
   const r = await proc;

@@ -2,12 +2,6 @@
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
-import { registerBuildCommands } from './commands/build.ts';
-import { registerCleanCommands } from './commands/clean.ts';
-import { registerImageCommands } from './commands/image.ts';
-import { registerMirrorCommands } from './commands/mirror.ts';
-import { registerPublishCommands } from './commands/publish.ts';
-import { registerReleaseCommands } from './commands/release.ts';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
 import { annotateError, inActions, maskEnvSecrets, maskSecretSync } from './github.ts';
@@ -24,7 +18,29 @@ let debug = false;
 let command: string | undefined;
 const runtime: Runtime = { signal: interrupt.signal, debug: () => debug };
 
-function program(): Command {
+type Register = (cli: Command, runtime: Runtime) => void;
+
+/** Command families in help order; each module is loaded only when its commands are needed. */
+const FAMILIES: readonly { readonly commands: readonly string[]; readonly load: () => Promise<Register> }[] = [
+  { commands: ['builder', 'bin'], load: async () => (await import('./commands/build.ts')).registerBuildCommands },
+  { commands: ['image'], load: async () => (await import('./commands/image.ts')).registerImageCommands },
+  { commands: ['publish', 'push', 'index'], load: async () => (await import('./commands/publish.ts')).registerPublishCommands },
+  { commands: ['release'], load: async () => (await import('./commands/release.ts')).registerReleaseCommands },
+  { commands: ['mirror'], load: async () => (await import('./commands/mirror.ts')).registerMirrorCommands },
+  { commands: ['clean'], load: async () => (await import('./commands/clean.ts')).registerCleanCommands },
+];
+
+/**
+ * The families to register for these arguments: the one that owns the command named, so
+ * that `mirror` does not load the compile and image code; all for help or anything else.
+ */
+function familiesFor(args: readonly string[]): typeof FAMILIES {
+  const name = args.find((a) => !a.startsWith('-'));
+  const owner = FAMILIES.find((f) => name !== undefined && f.commands.includes(name));
+  return owner ? [owner] : FAMILIES;
+}
+
+async function program(args: readonly string[]): Promise<Command> {
   const cli = new Command('pause-build')
     .description('Build, verify, publish and mirror the Kubernetes pause image')
     .version(packageVersion(), '-V, --tool-version', 'print the pause-build version')
@@ -34,12 +50,8 @@ function program(): Command {
       debug = Boolean(cmd.opts().debug);
       command = action.name();
     });
-  registerBuildCommands(cli, runtime);
-  registerImageCommands(cli, runtime);
-  registerPublishCommands(cli, runtime);
-  registerReleaseCommands(cli, runtime);
-  registerMirrorCommands(cli, runtime);
-  registerCleanCommands(cli, runtime);
+  const registers = await Promise.all(familiesFor(args).map((f) => f.load()));
+  for (const register of registers) register(cli, runtime);
   return cli;
 }
 
@@ -57,7 +69,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    await program().parseAsync(argv);
+    await (await program(argv.slice(2))).parseAsync(argv);
     return 0;
   } catch (err) {
     if (interrupt.signal.aborted) {

@@ -115,9 +115,10 @@ export function containerToolchain(engine: EngineName, image: string, knownId?: 
           const r = await execa(engine, args, { reject: false, all: true, stdin: 'ignore', cancelSignal: req.signal, forceKillAfterDelay: 2000 });
           return { output: String(r.all ?? ''), canceled: Boolean(r.isCanceled) || Boolean(req.signal?.aborted), what: `the ${engine} container (exit ${r.exitCode ?? r.signal})` };
         } finally {
-          // `run --rm` only removes a container whose client saw it exit; after an interrupt
-          // or a killed client, the container may still be there.
-          if (req.signal?.aborted) await removeContainer(engine, name);
+          // `run --rm` only removes a container whose client saw it exit (after an interrupt
+          // or a killed client it may still be there), and podman may finish removing it
+          // after its client has returned: make sure it is gone before the batch is done.
+          await removeContainer(engine, name);
         }
       })();
       let exited = false;

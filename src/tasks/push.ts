@@ -9,6 +9,7 @@ import type { Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { IndexPush, type BlobStatus, type PushOptions, type PushResult } from '../registry/push.ts';
 import { type Repository, formatRepository } from '../registry/reference.ts';
+import { formatSize } from '../github.ts';
 
 export interface PushTaskInput {
   readonly client: RegistryClient;
@@ -22,11 +23,8 @@ export interface PushState {
   result?: PushResult;
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
+/** Sizes as the job summary shows them. */
+export const formatBytes = formatSize;
 
 
 const BLOB_STATUS: Record<BlobStatus, string> = { uploaded: 'uploaded', skipped: 'already there', mounted: 'mounted' };

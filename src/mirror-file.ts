@@ -19,7 +19,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
+import type * as Yaml from 'yaml';
 import { PauseBuildError } from './errors.ts';
 import { type ParsedEntry, parseEntry } from './mirror.ts';
 import { isValidHost } from './registry/reference.ts';
@@ -62,6 +63,13 @@ function unknownKeys(obj: Record<string, unknown>, allowed: readonly string[], w
     }
     if (!allowed.includes(key)) throw new PauseBuildError(`${where}: unknown key "${key}"`, { hint: `allowed: ${allowed.join(', ')}` });
   }
+}
+
+const require = createRequire(import.meta.url);
+
+/** yaml is loaded only for a YAML mirror file: most runs name no file at all. */
+function parseYaml(text: string, options: Yaml.ParseOptions & Yaml.DocumentOptions & Yaml.SchemaOptions & Yaml.ToJSOptions): unknown {
+  return (require('yaml') as typeof Yaml).parse(text, options);
 }
 
 function parseText(text: string, file: string): unknown {

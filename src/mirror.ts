@@ -9,7 +9,6 @@
  * containerd and the kubelet need to use it as the sandbox image.
  */
 import path from 'node:path';
-import semver from 'semver';
 import { PauseBuildError } from './errors.ts';
 import { layoutReference } from './oci/layout.ts';
 import { parsePlatforms } from './oci/platform.ts';
@@ -18,7 +17,7 @@ import type { Destination, DestinationResult, SourceImage } from './registry/cop
 import { destinationName } from './registry/copy.ts';
 import { type Reference, formatReference, formatRepository, parseReference, pinnedReference, validateTag } from './registry/reference.ts';
 import { formatSize } from './github.ts';
-import { compareVersions, sortTagsForDisplay, tryParseVersion } from './version.ts';
+import { compareVersions, semverLib, sortTagsForDisplay, tryParseVersion } from './version.ts';
 
 export type SourceSpec =
   | { readonly kind: 'registry'; readonly ref: Reference }
@@ -117,7 +116,7 @@ export function parseTagSelectors(values: string | readonly string[]): TagSelect
   if (items.length === 0) throw new PauseBuildError('no tags given', { hint: RANGE_HINT });
   return items.map((item) => {
     if (!RANGE_SYNTAX.test(item)) return { tag: validateTag(item) };
-    if (semver.validRange(item) === null) throw new PauseBuildError(`invalid version range "${item}"`, { hint: RANGE_HINT });
+    if (semverLib().validRange(item) === null) throw new PauseBuildError(`invalid version range "${item}"`, { hint: RANGE_HINT });
     return { range: item };
   });
 }
@@ -140,7 +139,7 @@ export function selectTags(available: readonly string[], selectors: readonly Tag
       chosen.add(s.tag);
       continue;
     }
-    const matching = versions.filter(({ v }) => semver.satisfies(v.semver, s.range));
+    const matching = versions.filter(({ v }) => semverLib().satisfies(v.semver, s.range));
     if (matching.length === 0) {
       const shown = sortTagsForDisplay(versions.map((x) => x.tag)).slice(0, 8);
       throw new PauseBuildError(`no tag of ${source} is in the range "${s.range}"`, { hint: shown.length ? `its versions: ${shown.join(', ')}` : 'it has no version tags' });

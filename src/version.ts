@@ -9,8 +9,21 @@
  *   3.11.0-rc.1 + patch or minor = 3.11 (the release the candidate was for)
  * A prerelease is never `latest`.
  */
-import semver from 'semver';
+import { createRequire } from 'node:module';
+import type * as Semver from 'semver';
 import { PauseBuildError } from './errors.ts';
+
+const require = createRequire(import.meta.url);
+let loaded: typeof Semver | undefined;
+
+/**
+ * semver, loaded when a version is first parsed or compared: a plain mirror copy never
+ * does, and loading it takes longer than a registry round trip.
+ */
+export function semverLib(): typeof Semver {
+  loaded ??= require('semver') as typeof Semver;
+  return loaded;
+}
 
 export interface Version {
   /** What goes in image tags and VERSION: the input without a leading `v`. */
@@ -27,7 +40,7 @@ export function parseVersion(input: string): Version {
   const text = input.trim();
   const m = VERSION_RE.exec(text);
   const full = m ? `${m[1]}.${m[2]}.${m[3] ?? '0'}${m[4] ? `-${m[4]}` : ''}` : undefined;
-  if (!m || !full || !semver.valid(full)) {
+  if (!m || !full || !semverLib().valid(full)) {
     throw new PauseBuildError(`invalid version "${input.trim()}"`, { hint: FORM_HINT });
   }
   // 3.11-rc.1 and 3.11.0-rc.1 would be two git tags for one version: Kubernetes writes the patch.
@@ -49,7 +62,7 @@ export function tryParseVersion(input: string): Version | undefined {
 }
 
 export function compareVersions(a: Version, b: Version): number {
-  return semver.compare(a.semver, b.semver);
+  return semverLib().compare(a.semver, b.semver);
 }
 
 /** The greatest of `versions`, or undefined for none. */
@@ -69,7 +82,7 @@ export function sortTagsForDisplay(tags: readonly string[]): string[] {
 
 /** Kubernetes drops a zero patch: 3.11.0 is published as 3.11. */
 export function formatVersion(full: string): string {
-  const v = semver.parse(full);
+  const v = semverLib().parse(full);
   if (!v) throw new PauseBuildError(`invalid version "${full}"`, { hint: FORM_HINT });
   if (v.patch === 0 && v.prerelease.length === 0) return `${v.major}.${v.minor}`;
   return v.version;
@@ -96,8 +109,8 @@ export function bumpVersion(current: Version, bump: Bump, preid = 'rc'): Version
   }
   const next =
     bump === 'prerelease'
-      ? semver.inc(current.semver, current.prerelease ? 'prerelease' : 'preminor', preid)
-      : semver.inc(current.semver, bump);
+      ? semverLib().inc(current.semver, current.prerelease ? 'prerelease' : 'preminor', preid)
+      : semverLib().inc(current.semver, bump);
   const version = next ? parseVersion(formatVersion(next)) : undefined;
   if (!version || compareVersions(version, current) <= 0) {
     // e.g. 3.11.0-rc.1 with --preid alpha would go back to 3.11.0-alpha.0

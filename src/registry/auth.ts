@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PauseBuildError } from '../errors.ts';
 import { loadExeca } from '../exec.ts';
+import type { HttpAnswer } from './http.ts';
 import { DEFAULT_REGISTRY } from './reference.ts';
 import { redact, registerBasicCredentials, registerSecret } from './redact.ts';
 
@@ -298,7 +299,7 @@ interface CachedToken {
 }
 
 /** Sends a request for the token endpoint through the client's transport (TLS, retries). */
-export type TokenFetch = (url: URL, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<Response>;
+export type TokenFetch = (url: URL, init: { method: string; headers: Record<string, string>; body?: string }) => Promise<HttpAnswer>;
 
 export interface AuthContext {
   /** `host[:port]` of the registry, for messages. */
@@ -395,7 +396,7 @@ export class RegistryAuth {
     }
     const service = c.params.service;
     const cred = this.credential;
-    let res: Response;
+    let res: HttpAnswer;
     if (cred?.identityToken) {
       // OAuth2 refresh-token grant, as docker does with an identity token.
       const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'pause-build' });

@@ -1,5 +1,5 @@
 /**
- * The registry HTTP API (OCI distribution spec) on the global fetch: ping, blobs
+ * The registry HTTP API (OCI distribution spec) on node:http with keep-alive: ping, blobs
  * (HEAD, monolithic upload, cross-repository mount, verified GET), manifests (HEAD,
  * GET, PUT) and tags. TLS is verified unless a host is listed as insecure, in which
  * case it is spoken to over plain HTTP. Every failure becomes one line naming the
@@ -7,14 +7,13 @@
  */
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
-import type { Dispatcher } from 'undici';
-import { Agent } from './undici-agent.ts';
 import { PauseBuildError } from '../errors.ts';
 import { shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';
 import { packageVersion } from '../project.ts';
 import { type Credential, type CredentialSource, RegistryAuth, credentialsFor } from './auth.ts';
+import { type HttpAnswer, type HttpInit, BufferedAnswer, HttpTransport, StreamedAnswer } from './http.ts';
 import { redact, redactingLogger } from './redact.ts';
 import { type Repository, apiHost, formatRepository } from './reference.ts';
 import { DEFAULT_RETRY, RegistryError, type RetryPolicy, isRetryableStatus, parseRetryAfter, withRetries } from './retry.ts';
@@ -198,21 +197,21 @@ interface SendRequest {
 
 export class RegistryClient {
   private readonly sessions = new Map<string, Session>();
-  private readonly dispatcher: Dispatcher | undefined;
+  private readonly transport: HttpTransport;
   private readonly policy: RetryPolicy;
   private readonly log: ((line: string) => void) | undefined;
   private readonly userAgent: string;
 
   constructor(private readonly options: RegistryClientOptions = {}) {
-    this.dispatcher = options.ca?.length ? new Agent({ connect: { ca: [...rootCertificates, ...options.ca] } }) : undefined;
+    this.transport = new HttpTransport(options.ca?.length ? [...rootCertificates, ...options.ca] : undefined);
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
     this.log = redactingLogger(options.debug);
     this.userAgent = options.userAgent ?? `pause-build/${packageVersion()}`;
   }
 
-  /** Closes pooled connections (only needed for a client with a custom CA). */
+  /** Closes pooled connections (idle ones do not keep the process alive). */
   async close(): Promise<void> {
-    await this.dispatcher?.close();
+    this.transport.close();
   }
 
   isInsecure(registry: string): boolean {
@@ -255,76 +254,84 @@ export class RegistryClient {
    * midway fails like one that never answers, and a body that breaks off is a retryable
    * RegistryError too.
    */
-  private async exchange(session: Session, url: URL, init: RequestInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<Response> {
+  private async exchange(session: Session, url: URL, init: HttpInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<StreamedAnswer> {
     const limitMs = this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     const timeout = new AbortController();
     const expire = () => timeout.abort(new DOMException('timed out', 'TimeoutError'));
     const timer = setTimeout(expire, limitMs + Math.ceil(bodySize / MIN_UPLOAD_BYTES_PER_MS));
     const combined = signal ? AbortSignal.any([signal, timeout.signal]) : timeout.signal;
-    const started = Date.now();
-    const host = url.host === session.base.host ? session.registry : url.host;
-    this.log?.(`→ ${init.method} ${url.href}`);
-    let res: Response;
+    const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...init.headers };
+    let { method, body } = init;
+    let current = url;
     try {
-      res = await fetch(url, {
-        ...init,
-        headers: { 'User-Agent': this.userAgent, ...(init.headers as Record<string, string>) },
-        signal: combined,
-        ...(this.dispatcher ? { dispatcher: this.dispatcher } : {}),
-      } as RequestInit);
-      this.log?.(`← ${res.status} ${init.method} ${url.pathname} (${Date.now() - started} ms)`);
-    } catch (e) {
-      if (signal?.aborted) throw signal.reason;
-      const err = networkError(timeout.signal.aborted ? timeout.signal.reason : e, host, action, this.options.caFile);
-      this.log?.(`✗ ${init.method} ${url.pathname}: ${err.message}`);
-      throw err;
+      for (let hop = 0; ; hop++) {
+        const started = Date.now();
+        const host = current.host === session.base.host ? session.registry : current.host;
+        this.log?.(`→ ${method} ${current.href}`);
+        let msg;
+        try {
+          msg = await this.transport.request(current, { method, headers, ...(body === undefined ? {} : { body }) }, combined);
+          this.log?.(`← ${msg.statusCode} ${method} ${current.pathname} (${Date.now() - started} ms)`);
+        } catch (e) {
+          if (signal?.aborted) throw signal.reason;
+          const err = networkError(timeout.signal.aborted ? timeout.signal.reason : e, host, action, this.options.caFile);
+          this.log?.(`✗ ${method} ${current.pathname}: ${err.message}`);
+          throw err;
+        }
+        const log = this.log;
+        const at = current;
+        const verb = method;
+        const answer = new StreamedAnswer(msg, method, {
+          idleMs: limitMs,
+          expire,
+          failure: (e) => {
+            if (signal?.aborted) return signal.reason;
+            const { code, message } = errorCode(timeout.signal.aborted ? timeout.signal.reason : e);
+            const why = code === 'TIMEOUT' ? 'timed out' : code ?? redact(message);
+            const what = `${verb} ${at.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')}${host === session.registry ? '' : ` on ${host}`}`;
+            const err = new RegistryError(`${action}: the answer to ${what} broke off (${why})`, {
+              hint: 'the connection or the registry failed midway; try again',
+              cause: e,
+              retryable: true,
+            });
+            log?.(`✗ ${verb} ${at.pathname}: ${err.message}`);
+            return err;
+          },
+        });
+        // Redirects are followed as fetch follows them: blob downloads often go to storage elsewhere.
+        const location = answer.headers.get('location');
+        const status = answer.status;
+        // A streamed body cannot be sent again: its caller sees the redirect as a failure.
+        if (location && hop < 20 && [301, 302, 303, 307, 308].includes(status) && !(body instanceof ReadableStream)) {
+          answer.discard();
+          const next = new URL(location, current);
+          if (next.origin !== current.origin) {
+            for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
+          }
+          if ((status === 303 && method !== 'HEAD') || ((status === 301 || status === 302) && method === 'POST')) {
+            method = 'GET';
+            body = undefined;
+            for (const k of Object.keys(headers)) if (/^content-(type|length)$/i.test(k)) delete headers[k];
+          }
+          current = next;
+          continue;
+        }
+        return answer;
+      }
     } finally {
       clearTimeout(timer);
     }
-    if (!res.body) return res;
-    const reader = res.body.getReader();
-    const log = this.log;
-    const body = new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        const idle = setTimeout(expire, limitMs);
-        try {
-          const { done, value } = await reader.read();
-          if (done) controller.close();
-          else controller.enqueue(value);
-        } catch (e) {
-          if (signal?.aborted) {
-            controller.error(signal.reason);
-            return;
-          }
-          const { code, message } = errorCode(timeout.signal.aborted ? timeout.signal.reason : e);
-          const why = code === 'TIMEOUT' ? 'timed out' : code ?? redact(message);
-          const what = `${init.method} ${url.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')}${host === session.registry ? '' : ` on ${host}`}`;
-          const err = new RegistryError(`${action}: the answer to ${what} broke off (${why})`, {
-            hint: 'the connection or the registry failed midway; try again',
-            cause: e,
-            retryable: true,
-          });
-          log?.(`✗ ${init.method} ${url.pathname}: ${err.message}`);
-          controller.error(err);
-        } finally {
-          clearTimeout(idle);
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    });
-    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
   }
 
-  private async fetchToken(session: Session, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<Response> {
+  private async fetchToken(session: Session, url: URL, init: { method: string; headers: Record<string, string>; body?: string }): Promise<HttpAnswer> {
     if (url.protocol === 'http:' && !session.plainHttp && !hostMatches(this.options.insecure ?? [], url.host)) {
       throw new PauseBuildError(`registry ${session.registry} sends credentials to a plain-HTTP token service ${url.host}`, {
         hint: `pass --insecure-registry ${url.host} if that is intended`,
       });
     }
     return withRetries(this.policy, async () => {
-      const res = await this.exchange(session, url, init, `authenticate to ${session.registry}`, undefined);
       // Read here, so that an answer that breaks off is tried again like one that never came.
-      const bytes = await res.arrayBuffer();
+      const res = await (await this.exchange(session, url, init, `authenticate to ${session.registry}`, undefined)).buffered();
       if (isRetryableStatus(res.status)) {
         throw new RegistryError(`authenticate to ${session.registry}: token service ${url.host} answered ${res.status} ${res.statusText}`.trim(), {
           retryable: true,
@@ -333,7 +340,7 @@ export class RegistryClient {
           hint: 'try again later',
         });
       }
-      return new Response(bytes.byteLength ? bytes : null, { status: res.status, statusText: res.statusText, headers: res.headers });
+      return res;
     }, { onRetry: this.retryLogger() });
   }
 
@@ -368,7 +375,7 @@ export class RegistryClient {
     await this.ping(this.session(registry), opts.action ?? `reach ${registry}`, opts.signal);
   }
 
-  private statusError(session: Session, res: Response, body: string, what: string, action: string): RegistryError {
+  private statusError(session: Session, res: HttpAnswer, body: string, what: string, action: string): RegistryError {
     const { status } = res;
     const said = registryMessage(body);
     const retryable = isRetryableStatus(status);
@@ -407,8 +414,8 @@ export class RegistryClient {
    * answers one 401 by fetching a fresh (or wider) token, maps other statuses to
    * errors, and retries what may pass unless the caller retries the whole sequence.
    */
-  private async send(req: SendRequest): Promise<Response> {
-    const attempt = async (): Promise<Response> => {
+  private async send(req: SendRequest): Promise<HttpAnswer> {
+    const attempt = async (): Promise<HttpAnswer> => {
       await this.ping(req.session, req.action, req.signal);
       const auth = await req.session.auth;
       let scopes = req.scopes;
@@ -417,7 +424,7 @@ export class RegistryClient {
         const headers: Record<string, string> = { ...req.headers };
         if (authorization) headers.Authorization = authorization;
         const streamed = req.body instanceof ReadableStream;
-        const init = { method: req.method, headers, body: req.body as BodyInit | undefined, redirect: 'follow' as const, ...(streamed ? { duplex: 'half' } : {}) };
+        const init: HttpInit = { method: req.method, headers, ...(req.body === undefined ? {} : { body: req.body }) };
         const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body instanceof Uint8Array ? req.body.byteLength : req.bodySize ?? 0;
         const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size);
         // A stream cannot be sent twice: its caller retries the whole upload instead.
@@ -430,9 +437,7 @@ export class RegistryClient {
           }
         }
         if (req.ok.includes(res.status)) {
-          if (!req.buffer) return res;
-          const bytes = await res.arrayBuffer();
-          return new Response(bytes.byteLength ? bytes : null, { status: res.status, statusText: res.statusText, headers: res.headers });
+          return req.buffer ? res.buffered() : res;
         }
         const body = req.method === 'HEAD' ? '' : await res.text().catch(() => '');
         throw this.statusError(req.session, res, body, req.what, req.action);
@@ -627,7 +632,7 @@ export class RegistryClient {
     let url: URL | undefined = this.repoUrl(repo, 'tags/list');
     url.searchParams.set('n', String(opts.pageSize ?? 1000));
     for (let page = 0; url && page < 10_000; page++) {
-      const res: Response = await this.send({
+      const res: HttpAnswer = await this.send({
         session, method: 'GET', url, scopes: this.scopes(repo, opts.access), ok: [200, 404], what: 'tag list', action, signal: opts.signal, retry: true, buffer: true,
       });
       const text = await res.text();

@@ -543,8 +543,11 @@ export class CopySession {
   }
 
   private async transferBlob(repo: Repository, d: Descriptor, content: (d: Descriptor) => ReturnType<Spool['get']>): Promise<'uploaded' | 'mounted'> {
-    const upload = { descriptor: d, open: async () => (await content(d)).open() };
     const from = this.holderFor(repo, d.digest);
+    // An upload needs the bytes after the registry opens the session: download them meanwhile.
+    const early = from === undefined ? content(d) : undefined;
+    early?.catch(() => undefined);
+    const upload = { descriptor: d, open: async () => (await (early ?? content(d))).open() };
     let status: 'uploaded' | 'mounted' = 'uploaded';
     if (from !== undefined) status = await this.client.mountBlob(repo, upload, from, this.call(repo));
     else await this.client.uploadBlob(repo, upload, this.call(repo));

@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
-import { setFlagsFromString } from 'node:v8';
 import { Command } from 'commander';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
@@ -8,10 +7,6 @@ import { annotateError, inActions, maskEnvSecrets, maskSecretSync } from './gith
 import { onSecret } from './registry/redact.ts';
 import { packageVersion } from './project.ts';
 
-// fetch parses HTTP with a WebAssembly module that V8 optimizes again in the background,
-// and the process waits for that before it exits (70-80 ms after the last request, here).
-// V8's baseline compiler alone is fast enough for the little HTTP parsing a run does.
-setFlagsFromString('--liftoff-only');
 
 const interrupt = new AbortController();
 let debug = false;

@@ -9,6 +9,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import { Readable } from 'node:stream';
 
 export interface HttpInit {
@@ -162,7 +163,8 @@ export class HttpTransport {
   private readonly tls: https.Agent;
 
   constructor(ca?: readonly string[]) {
-    this.tls = new https.Agent({ keepAlive: true, ...(ca?.length ? { ca: [...ca] } : {}) });
+    // `ca` replaces Node's trusted roots, so the system's go in with the extra ones.
+    this.tls = new https.Agent({ keepAlive: true, ...(ca?.length ? { ca: [...tls.rootCertificates, ...ca] } : {}) });
   }
 
   /** One request; resolves when the answer's head has come, its body unread. */

@@ -1,0 +1,19 @@
+/** The quick start's `npx pause-build`: the package's bin is built executable and runs. */
+import assert from 'node:assert/strict';
+import { access, constants, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { execa } from 'execa';
+import { REPO_ROOT } from '../support/cli.ts';
+
+describe('package bin', () => {
+  it('npm run build leaves an executable dist/cli.js that npx runs', async () => {
+    const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string; bin: Record<string, string> };
+    const bin = path.join(REPO_ROOT, pkg.bin['pause-build']!);
+    await execa('npm', ['run', 'build'], { cwd: REPO_ROOT });
+    await access(bin, constants.X_OK);
+    const r = await execa('npx', ['--no-install', 'pause-build', '--tool-version'], { cwd: REPO_ROOT, reject: false });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+});

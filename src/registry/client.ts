@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { rootCertificates } from 'node:tls';
 import { PauseBuildError } from '../errors.ts';
-import { shortDigest } from '../oci/blob.ts';
+import { sha256Digest, shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';
 import { packageVersion } from '../project.ts';
@@ -69,10 +69,6 @@ const MANIFEST_ACCEPT = [MEDIA_TYPES.index, MEDIA_TYPES.manifest, MEDIA_TYPES.do
 const DEFAULT_TIMEOUT_MS = 60_000;
 /** The slowest upload we wait for: a registry answers a PUT only once it has the whole body. */
 const MIN_UPLOAD_BYTES_PER_MS = 128 * 1024 / 1000;
-
-export function sha256Digest(bytes: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 function hostMatches(list: readonly string[], registry: string): boolean {
   const bare = registry.replace(/:\d+$/, '');

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT, runCli, startCli } from '../support/cli.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { waitFor } from '../support/emulate.ts';
-import { type Docker, ensureBuilder, leftoverContainers, startDocker } from '../support/engines.ts';
+import { type Docker, leftoverContainers, startEngines } from '../support/engines.ts';
 
 let dir: string;
 let docker: Docker;
@@ -20,9 +20,7 @@ async function listing(d: string): Promise<string[]> {
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'pause-build-errors-'));
-  docker = await startDocker();
-  await ensureBuilder('podman');
-  await ensureBuilder('docker', docker.env);
+  docker = await startEngines();
 });
 
 after(async () => {

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { elfProblems, parseElf } from '../../src/elf.ts';
 import { DEFAULT_ARCHES, platformFor } from '../../src/platforms.ts';
 import { runCli } from '../support/cli.ts';
-import { type Docker, ensureBuilder, leftoverContainers, startDocker } from '../support/engines.ts';
+import { type Docker, leftoverContainers, startEngines } from '../support/engines.ts';
 
 let dir: string;
 let docker: Docker;
@@ -19,9 +19,7 @@ const hashes = new Map<string, Map<string, string>>();
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'pause-compile-'));
-  docker = await startDocker();
-  await ensureBuilder('podman');
-  await ensureBuilder('docker', docker.env);
+  docker = await startEngines();
 });
 
 after(async () => {

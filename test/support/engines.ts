@@ -50,7 +50,10 @@ export async function startDocker(): Promise<Docker> {
     env,
     async stop() {
       daemon.kill('SIGTERM');
-      await Promise.race([daemon, sleep(15_000)]);
+      // The grace timer is cleared once dockerd is gone, so it does not hold the test process open.
+      const grace = new AbortController();
+      await Promise.race([daemon, sleep(15_000, undefined, { signal: grace.signal }).catch(() => undefined)]);
+      grace.abort();
       if (daemon.exitCode === null) daemon.kill('SIGKILL');
     },
   };
@@ -74,3 +77,11 @@ export async function leftoverContainers(engine: 'podman' | 'docker', env: Recor
   return r.stdout.split('\n').filter(Boolean);
 }
 
+
+/** Both engines ready to compile: the private dockerd started, and the builder image in each. */
+export async function startEngines(): Promise<Docker> {
+  const docker = await startDocker();
+  await ensureBuilder('podman');
+  await ensureBuilder('docker', docker.env);
+  return docker;
+}

@@ -116,7 +116,7 @@ function kubeletWhy(runtime: SandboxRuntime): string {
   const base = 'kubelet before 1.35 only (deprecated in 1.24, removed in 1.35: a 1.35 kubelet refuses to start with it)';
   return runtime === 'containerd1'
     ? `${base}; with containerd 1.6 it keeps kubelet's image GC from removing the sandbox image, which 1.6 does not report pinned`
-    : `${base}; it keeps kubelet's image GC from removing the sandbox image on containerd 1.6; ${runtime === 'crio' ? 'CRI-O' : 'containerd 2.x'} reports the image pinned itself, so keep the flag equal or leave it out`;
+    : `${base}; with containerd 1.6 it keeps kubelet's image GC from removing the sandbox image; ${runtime === 'crio' ? 'CRI-O' : 'containerd 2.x'} reports the image pinned itself, so the flag only has to agree with it`;
 }
 
 /** containerd's hosts.toml for the reference's registry, and the CA to copy next to it. */

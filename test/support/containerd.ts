@@ -189,6 +189,12 @@ export async function startContainerd(version: ContainerdVersion, dir: string, p
         return pids.filter((_, i) => names[i]!.includes('containerd-shim'));
       },
       async stop() {
+        // A test that failed half-way leaves pods: taken down as the kubelet would, before containerd goes.
+        const pods = await client.call<{ items: { id: string }[] }>('ListPodSandbox', {}, 5000).catch(() => ({ items: [] }));
+        for (const pod of pods.items) {
+          await client.call('StopPodSandbox', { pod_sandbox_id: pod.id }, 20_000).catch(() => undefined);
+          await client.call('RemovePodSandbox', { pod_sandbox_id: pod.id }, 20_000).catch(() => undefined);
+        }
         client.close();
         await stop();
       },

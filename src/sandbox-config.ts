@@ -8,8 +8,11 @@
  *   `[plugins.'io.containerd.cri.v1.images'.pinned_images] sandbox`; it ignores `sandbox_image`.
  * - containerd 1.6/1.7 read `sandbox_image` under `[plugins."io.containerd.grpc.v1.cri"]`
  *   only in a `version = 2` file; without that line they keep `registry.k8s.io/pause`.
- * - Both resolve `repo:tag@sha256:…` by its digest. CRI-O (containers/image) refuses a
- *   reference with both a tag and a digest, so it gets `repo@sha256:…`.
+ * - Both pull `repo:tag@sha256:…` by its digest, but containerd 2.x reports the sandbox
+ *   image pinned (safe from kubelet's image GC) only when it is configured as
+ *   `repo@sha256:…` (seen with 2.1 through the CRI). CRI-O (containers/image) refuses a
+ *   reference with both a tag and a digest. So every runtime gets `repo@sha256:…`, the tag
+ *   in a comment beside it.
  * - Off loopback, containerd speaks plain HTTP or trusts a private CA only through a
  *   `hosts.toml` under the CRI registry `config_path`; CRI-O through registries.conf and
  *   /etc/containers/certs.d.
@@ -80,14 +83,15 @@ function hostPath(dir: string, ...parts: string[]): string {
   return [dir.replace(/\/+$/, ''), ...parts].join('/');
 }
 
-/** `repo:tag@sha256:…` when both are known (containerd reads the digest, people read the tag). */
-function containerdReference(ref: Reference): string {
-  return formatReference(ref);
-}
-
 /** `repo@sha256:…` when the digest is known, else `repo:tag`. */
 export function digestReference(ref: Reference): string {
   return ref.digest ? `${formatRepository(ref)}@${ref.digest}` : formatReference(ref);
+}
+
+/** `key = "repo@sha256:…"`, with `# repo:tag` after it when the digest hides a tag people know it by. */
+function referenceLine(key: string, ref: Reference): string {
+  const line = `${key} = ${tomlString(digestReference(ref))}`;
+  return ref.tag && ref.digest ? `${line}  # ${formatRepository(ref)}:${ref.tag}` : line;
 }
 
 /** Parses `1.34`, `v1.34.2` or `1.35.0-rc.1`; an error naming the flag otherwise. */
@@ -141,18 +145,18 @@ function containerdHostFiles(ref: Reference, transport: Transport, hostsDir: str
   return files;
 }
 
-function containerdConfig(version: 2 | 3, reference: string, hostsDir: string | undefined): string {
+function containerdConfig(version: 2 | 3, ref: Reference, hostsDir: string | undefined): string {
   const lines = version === 3
-    ? ['version = 3', '', "[plugins.'io.containerd.cri.v1.images'.pinned_images]", `  sandbox = ${tomlString(reference)}`]
-    : ['version = 2', '', '[plugins."io.containerd.grpc.v1.cri"]', `  sandbox_image = ${tomlString(reference)}`];
+    ? ['version = 3', '', "[plugins.'io.containerd.cri.v1.images'.pinned_images]", `  ${referenceLine('sandbox', ref)}`]
+    : ['version = 2', '', '[plugins."io.containerd.grpc.v1.cri"]', `  ${referenceLine('sandbox_image', ref)}`];
   if (hostsDir !== undefined) {
     lines.push('', version === 3 ? "[plugins.'io.containerd.cri.v1.images'.registry]" : '[plugins."io.containerd.grpc.v1.cri".registry]', `  config_path = ${tomlString(hostsDir)}`);
   }
   return `${lines.join('\n')}\n`;
 }
 
-function crioFiles(ref: Reference, reference: string, transport: Transport, authFile: string | undefined): NodeFile[] {
-  const image = ['[crio.image]', `pause_image = ${tomlString(reference)}`, ...(authFile ? [`pause_image_auth_file = ${tomlString(authFile)}`] : [])];
+function crioFiles(ref: Reference, transport: Transport, authFile: string | undefined): NodeFile[] {
+  const image = ['[crio.image]', referenceLine('pause_image', ref), ...(authFile ? [`pause_image_auth_file = ${tomlString(authFile)}`] : [])];
   const files: NodeFile[] = [{ path: '/etc/crio/crio.conf.d/10-pause-image.conf', about: 'CRI-O\'s sandbox image', content: `${image.join('\n')}\n` }];
   const slug = ref.registry.replace(/[^A-Za-z0-9.-]+/g, '-');
   if (transport.kind === 'plain-http') {
@@ -185,34 +189,32 @@ export function sandboxConfig(input: SandboxInput): SandboxConfig {
   }
   const notes: string[] = [];
   let files: NodeFile[];
-  let reference: string;
+  const reference = digestReference(ref);
   let configVersion: 2 | 3 | undefined;
   let check: string;
   if (runtime === 'crio') {
-    reference = digestReference(ref);
-    files = crioFiles(ref, reference, transport, input.authFile);
-    if (ref.tag && ref.digest) notes.push('CRI-O refuses a reference with both a tag and a digest: it gets the digest form');
+    files = crioFiles(ref, transport, input.authFile);
     if (!input.authFile) notes.push('if the registry needs credentials, add pause_image_auth_file (--auth-file PATH, a docker config.json on the node)');
     check = 'crio config | grep pause_image; crictl info';
   } else {
     configVersion = runtime === 'containerd' ? 3 : 2;
-    reference = containerdReference(ref);
     const hostFiles = containerdHostFiles(ref, transport, hostsDir);
     files = [
       {
         path: '/etc/containerd/config.toml',
         about: `config version ${configVersion}: merge into the file (the version line is its first), then restart containerd`,
-        content: containerdConfig(configVersion, reference, hostFiles.length ? hostsDir : undefined),
+        content: containerdConfig(configVersion, ref, hostFiles.length ? hostsDir : undefined),
       },
       ...hostFiles,
     ];
     if (runtime === 'containerd1') notes.push('without the line version = 2, containerd 1.x ignores sandbox_image and keeps registry.k8s.io/pause');
-    else notes.push('containerd 2.x ignores sandbox_image: it reads pinned_images.sandbox (a version 2 file is converted on load)');
+    else notes.push('containerd 2.x ignores sandbox_image: it reads pinned_images.sandbox (a version 2 file is converted on load); it reports the image pinned, safe from kubelet\'s image GC, only in the repo@sha256: form');
     check = runtime === 'containerd'
       ? "containerd config dump | grep -A1 pinned_images; crictl info | grep -i sandboxImage"
       : 'containerd config dump | grep sandbox_image; crictl info | grep -i sandboxImage';
   }
   if (!ref.digest) notes.push('not pinned: give REF with @sha256:… so every node runs the same bytes');
+  else if (ref.tag) notes.push(`the digest form for every runtime: containerd 2.x pins only that form, CRI-O refuses a tag with a digest; the tag ${ref.tag} is in the comment`);
   notes.push(kubeadmNote(ref));
   let kubelet: SandboxConfig['kubelet'];
   if (input.kubeletVersion !== undefined) {

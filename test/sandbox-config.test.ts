@@ -9,7 +9,6 @@ import {
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const REF = parseReference(`mirror.lan:5000/k8s/pause:3.10@${DIGEST}`);
-const PINNED = `mirror.lan:5000/k8s/pause:3.10@${DIGEST}`;
 const BY_DIGEST = `mirror.lan:5000/k8s/pause@${DIGEST}`;
 
 type Toml = Record<string, any>;
@@ -42,8 +41,10 @@ describe('sandbox-config: runtime × transport × kubelet version', () => {
           const main = c.files[0]!;
           const toml = parseToml(main.content!) as Toml;
           const read = READ[runtime](toml);
-          // The pinned form where the runtime takes it; CRI-O refuses tag+digest.
-          assert.equal(read.image, runtime === 'crio' ? BY_DIGEST : PINNED);
+          // The digest form everywhere (containerd 2.x pins only it; CRI-O refuses tag+digest), the tag in a comment.
+          assert.equal(read.image, BY_DIGEST);
+          assert.match(main.content!, new RegExp(` = "${BY_DIGEST}"  # mirror\\.lan:5000/k8s/pause:3\\.10\n`));
+          assert.ok(c.notes.some((n) => /containerd 2\.x pins only that form, CRI-O refuses a tag with a digest; the tag 3\.10 is in the comment/.test(n)));
           assert.equal(c.reference, read.image);
           assert.equal(read.version, { containerd: 3, containerd1: 2, crio: undefined }[runtime]);
           assert.equal(c.configVersion, read.version);
@@ -116,12 +117,14 @@ describe('sandbox-config: references and input', () => {
     assert.ok(c.notes.some((n) => n.startsWith('not pinned')));
   });
 
-  test('a digest only is kept; CRI-O gets no tag+digest note then', () => {
+  test('a digest only is kept, with no tag comment or note', () => {
     const ref = parseReference(`mirror.lan/pause@${DIGEST}`);
-    assert.equal(sandboxConfig({ runtime: 'containerd1', reference: ref }).reference, `mirror.lan/pause@${DIGEST}`);
-    const crio = sandboxConfig({ runtime: 'crio', reference: ref });
-    assert.equal(crio.reference, `mirror.lan/pause@${DIGEST}`);
-    assert.ok(!crio.notes.some((n) => n.includes('both a tag and a digest')));
+    for (const runtime of RUNTIMES) {
+      const c = sandboxConfig({ runtime, reference: ref });
+      assert.equal(c.reference, `mirror.lan/pause@${DIGEST}`);
+      assert.doesNotMatch(c.files[0]!.content!, /#/);
+      assert.ok(!c.notes.some((n) => n.includes('the tag')));
+    }
   });
 
   test('a private hosts directory is used in config_path and the file paths', () => {

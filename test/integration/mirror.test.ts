@@ -82,8 +82,8 @@ describe('pause-build mirror', () => {
     for (const host of [dst.host, secure.host]) {
       assert.ok(r.stdout.includes(`→ ${host}/k8s/pause:3.10  wrote 6 manifests; uploaded 10 blobs`), r.stdout);
       assert.ok(r.stdout.includes(`      ${host}/k8s/pause@${digest}\n`), r.stdout);
-      assert.ok(r.stdout.includes(`          sandbox = "${host}/k8s/pause:3.10@${digest}"\n`), r.stdout);
-      assert.ok(r.stdout.includes(`          sandbox_image = "${host}/k8s/pause:3.10@${digest}"\n`), r.stdout);
+      assert.ok(r.stdout.includes(`          sandbox = "${host}/k8s/pause@${digest}"  # ${host}/k8s/pause:3.10\n`), r.stdout);
+      assert.ok(r.stdout.includes(`          sandbox_image = "${host}/k8s/pause@${digest}"  # ${host}/k8s/pause:3.10\n`), r.stdout);
       assert.ok(`${r.stdout}\n`.includes(`        --pod-infra-container-image=${host}/k8s/pause@${digest}\n`), r.stdout);
     }
     // Plain HTTP to dst, the private CA for secure: each gets its hosts.toml.

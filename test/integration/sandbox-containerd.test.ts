@@ -336,11 +336,39 @@ after(async () => {
 
 for (const version of containerdVersions()) {
   describe(`containerd ${version.name} (sandbox-config --runtime ${version.runtime})`, () => {
+    it('config dump: the printed version line is what makes the setting count', async () => {
+      const ref = `${NAME}:${plain.port}/sandbox/pause@${pauseDigest}`;
+      const printed = (await sandboxConfig([`${NAME}:${plain.port}/sandbox/pause:3.10@${pauseDigest}`, '--runtime', version.runtime])).files[0]!.content!;
+      const work = path.join(dir, `dump-${version.name}`);
+      await mkdir(work, { recursive: true });
+      const dump = async (text: string) => {
+        const file = path.join(work, 'config.toml');
+        await writeFile(file, `root = "${work}/root"\nstate = "${work}/state"\n${text}`);
+        const out = (await execa(path.join(version.binDir, 'containerd'), ['--config', file, 'config', 'dump'])).stdout;
+        const config = parseToml(out) as Record<string, any>;
+        return version.runtime === 'containerd' ? config.plugins['io.containerd.cri.v1.images'].pinned_images.sandbox : config.plugins['io.containerd.grpc.v1.cri'].sandbox_image;
+      };
+      assert.equal(await dump(printed), ref);
+      const withoutVersion = await dump(printed.replace(/^version = \d\n/, ''));
+      const other = (await sandboxConfig([`${NAME}:${plain.port}/sandbox/pause:3.10@${pauseDigest}`, '--runtime', version.runtime === 'containerd' ? 'containerd1' : 'containerd'])).files[0]!.content!;
+      const otherForm = await dump(other).catch((e: Error) => `refused: ${e.message.split('\n').pop()}`);
+      figures.push(`containerd ${version.name}: without the version line: ${withoutVersion}; given the other version's form: ${otherForm}`);
+      if (version.runtime === 'containerd1') {
+        // Read as a version 1 file: the key is ignored and the default stays.
+        assert.match(withoutVersion, /^registry\.k8s\.io\/pause:/);
+        assert.notEqual(otherForm, ref);
+      } else {
+        // containerd 2.x converts a version 2 file on load.
+        assert.equal(await dump(other), ref);
+      }
+      await rm(work, { recursive: true, force: true });
+    });
+
     it('plain HTTP through the printed hosts.toml: our /pause is PID 1, reaps the orphans, stops, and leaves nothing', async () => {
       const work = path.join(dir, `containerd-${version.name}-plain`);
       const host = `${NAME}:${plain.port}`;
-      const ref = `${host}/sandbox/pause:3.10@${pauseDigest}`;
-      const printed = await sandboxConfig([ref, '--runtime', version.runtime, '--insecure-registry', host, '--config-path', path.join(work, 'certs.d'), '--kubelet-version', '1.34']);
+      const ref = `${host}/sandbox/pause@${pauseDigest}`;
+      const printed = await sandboxConfig([`${host}/sandbox/pause:3.10@${pauseDigest}`, '--runtime', version.runtime, '--insecure-registry', host, '--config-path', path.join(work, 'certs.d'), '--kubelet-version', '1.34']);
       assert.equal(printed.reference, ref);
       assert.equal(printed.kubelet!.flag, `--pod-infra-container-image=${host}/sandbox/pause@${pauseDigest}`);
       figures.push(`containerd ${version.name}, plain HTTP: printed config.toml:\n${printed.files[0]!.content}hosts.toml:\n${printed.files[1]!.content}`);
@@ -370,6 +398,11 @@ for (const version of containerdVersions()) {
         assert.ok(lines.some((l) => l.includes(`GET /v2/sandbox/pause/manifests/sha256:`)), lines.join('\n'));
         assert.ok(lines.some((l) => /GET \/v2\/sandbox\/pause\/blobs\/sha256:/.test(l)), lines.join('\n'));
         assert.ok(lines.every((l) => new RegExp(`containerd/v?${version.name.replace('.', '\\.')}`).test(l)), 'a pull not made by this containerd');
+
+        // Pinned (safe from kubelet's image GC) by the runtime itself only from containerd 1.7 on.
+        const { image: sandboxImage } = await c.cri.call('ImageStatus', { image: { image: ref } });
+        figures.push(`containerd ${version.name}: the sandbox image's CRI pinned flag: ${sandboxImage.pinned}`);
+        assert.equal(sandboxImage.pinned, version.name !== '1.6');
 
         const pid1 = await taskPid(c, id);
         const status1 = await readFile(`/proc/${pid1}/status`, 'utf8');

@@ -174,6 +174,11 @@ async function taskPid(c: Containerd, id: string): Promise<number> {
   return Number(line.trim().split(/\s+/)[1]);
 }
 
+/** The cgroup parent a pod config names. */
+function parentOf(config: Record<string, unknown>): string {
+  return (config.linux as { cgroup_parent: string }).cgroup_parent;
+}
+
 function podConfig(name: string): Record<string, unknown> {
   const parent = `/pause-build-sandbox-${process.pid}-${cgroupParents.length}`;
   cgroupParents.push(parent);
@@ -423,7 +428,7 @@ for (const version of containerdVersions()) {
         assert.equal(stopped.state, 'SANDBOX_NOTREADY');
         assert.equal(await proc(pid1), undefined, 'pause still runs after StopPodSandbox');
         await c.cri.call('RemovePodSandbox', { pod_sandbox_id: id });
-        await assertNothingLeft(c, id, mounts, config.linux ? (config.linux as { cgroup_parent: string }).cgroup_parent : '');
+        await assertNothingLeft(c, id, mounts, parentOf(config));
 
         // pause's own exit on SIGTERM, signalled directly (1.6 stops sandboxes with SIGKILL).
         const config2 = podConfig(`pause-term-${version.name.replace('.', '-')}`);
@@ -435,7 +440,7 @@ for (const version of containerdVersions()) {
         const termMs = Date.now() - signalled;
         await c.cri.call('StopPodSandbox', { pod_sandbox_id: id2 });
         await c.cri.call('RemovePodSandbox', { pod_sandbox_id: id2 });
-        await assertNothingLeft(c, id2, mounts, (config2.linux as { cgroup_parent: string }).cgroup_parent);
+        await assertNothingLeft(c, id2, mounts, parentOf(config2));
         figures.push(`containerd ${version.name}: StopPodSandbox ${stopMs} ms, pause exit status ${exit}; direct SIGTERM: exit status ${termExit} after ${termMs} ms`);
         assert.equal(termExit, 0, 'pause did not exit 0 on SIGTERM');
         assert.ok([0, 137].includes(exit), `exit status ${exit}`);
@@ -483,7 +488,7 @@ for (const version of containerdVersions()) {
         await c.cri.call('StopPodSandbox', { pod_sandbox_id: id });
         assert.equal(await events.exit(id), 137, 'the control ignores SIGTERM as PID 1: only SIGKILL ends it');
         await c.cri.call('RemovePodSandbox', { pod_sandbox_id: id });
-        await assertNothingLeft(c, id, mounts, (config.linux as { cgroup_parent: string }).cgroup_parent);
+        await assertNothingLeft(c, id, mounts, parentOf(config));
       } finally {
         await events.stop();
         await c.stop();

@@ -5,6 +5,9 @@
  * default; a registry reached by such a name is not special, so only its hosts.toml can
  * make containerd speak plain HTTP or trust a private CA.
  *
+ * The shims put their sockets, and runc its state, under /run/containerd whatever the
+ * config says: the namespace has a tmpfs of its own there.
+ *
  * The config is the file `pause-build sandbox-config` printed, with only what this machine
  * and a private instance need merged in: paths, restrict_oom_score_adj (no
  * CAP_SYS_RESOURCE here) and NRI off (its socket would be system-wide).
@@ -52,7 +55,8 @@ export async function startMountNamespace(dir: string, names: readonly string[])
   const hosts = path.join(dir, 'hosts');
   await writeFile(hosts, ['127.0.0.1 localhost', ...names.map((n) => `127.0.0.1 ${n}`), ''].join('\n'));
   const ready = path.join(dir, 'namespace-ready');
-  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', 'mount --bind "$1" /etc/hosts && : > "$2" && exec sleep 3600', 'sh', hosts, ready], { stdio: 'ignore' });
+  const script = 'mkdir -p /run/containerd && mount -t tmpfs -o mode=0711 pause-build-test /run/containerd && mount --bind "$1" /etc/hosts && : > "$2" && exec sleep 3600';
+  const child = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', hosts, ready], { stdio: 'ignore' });
   for (let i = 0; i < 100 && !existsSync(ready); i++) {
     if (child.exitCode !== null) throw new Error(`unshare --mount exited with ${child.exitCode}`);
     await sleep(50);

@@ -210,8 +210,8 @@ export function sandboxConfig(input: SandboxInput): SandboxConfig {
     if (runtime === 'containerd1') notes.push('without the line version = 2, containerd 1.x ignores sandbox_image and keeps registry.k8s.io/pause');
     else notes.push('containerd 2.x ignores sandbox_image: it reads pinned_images.sandbox (a version 2 file is converted on load); it reports the image pinned, safe from kubelet\'s image GC, only in the repo@sha256: form');
     check = runtime === 'containerd'
-      ? "containerd config dump | grep -A1 pinned_images; crictl info | grep -i sandboxImage"
-      : 'containerd config dump | grep sandbox_image; crictl info | grep -i sandboxImage';
+      ? `containerd config dump | grep -A1 pinned_images; after the first pod, crictl inspecti ${reference} says "pinned": true`
+      : 'containerd config dump | grep sandbox_image; crictl info | grep sandboxImage';
   }
   if (!ref.digest) notes.push('not pinned: give REF with @sha256:… so every node runs the same bytes');
   else if (ref.tag) notes.push(`the digest form for every runtime: containerd 2.x pins only that form, CRI-O refuses a tag with a digest; the tag ${ref.tag} is in the comment`);

@@ -384,6 +384,11 @@ for (const version of containerdVersions()) {
         const dumped = parseToml((await execa(path.join(version.binDir, 'containerd'), ['--config', c.config, 'config', 'dump'])).stdout) as Record<string, any>;
         const taken = version.runtime === 'containerd' ? dumped.plugins['io.containerd.cri.v1.images'].pinned_images.sandbox : dumped.plugins['io.containerd.grpc.v1.cri'].sandbox_image;
         assert.equal(taken, ref, 'containerd did not take the printed sandbox image');
+        if (version.runtime === 'containerd1') {
+          // What `crictl info` shows on 1.x.
+          const status = await c.cri.call('Status', { verbose: true });
+          assert.equal((JSON.parse(status.info.config) as { sandboxImage: string }).sandboxImage, ref);
+        }
         // Without the hosts.toml containerd speaks HTTPS to this name, and fails.
         const orphanRef = `${host}/sandbox/orphan:1@${digests.orphan}`;
         const refused = await c.cri.call('PullImage', { image: { image: orphanRef } }).then(() => 'pulled', (e: Error) => e.message);

@@ -22,6 +22,7 @@ const FAMILIES: readonly { readonly commands: readonly string[]; readonly load: 
   { commands: ['publish', 'push', 'index'], load: async () => (await import('./commands/publish.ts')).registerPublishCommands },
   { commands: ['release'], load: async () => (await import('./commands/release.ts')).registerReleaseCommands },
   { commands: ['mirror'], load: async () => (await import('./commands/mirror.ts')).registerMirrorCommands },
+  { commands: ['sandbox-config'], load: async () => (await import('./commands/sandbox-config.ts')).registerSandboxConfigCommands },
   { commands: ['clean'], load: async () => (await import('./commands/clean.ts')).registerCleanCommands },
 ];
 

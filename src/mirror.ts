@@ -17,6 +17,7 @@ import type { Destination, DestinationResult, SourceImage } from './registry/cop
 import { destinationName } from './registry/copy.ts';
 import { type Reference, formatReference, formatRepository, parseReference, pinnedReference, validateTag } from './registry/reference.ts';
 import { formatSize } from './github.ts';
+import { type NodeSnippets, type Transport, nodeSnippets } from './sandbox-config.ts';
 import { compareVersions, semverLib, sortTagsForDisplay, tryParseVersion } from './version.ts';
 
 export type SourceSpec =
@@ -233,10 +234,13 @@ export interface DestinationReport {
   readonly previousDigest?: string;
   readonly manifests?: { readonly written: number; readonly present: number };
   readonly blobs?: DestinationResult['blobs'];
-  /** containerd config.toml line, under [plugins."io.containerd.grpc.v1.cri"]. */
-  readonly containerd: string;
-  /** kubelet flag. */
-  readonly kubelet: string;
+  /** Node configuration for this destination as the sandbox image (src/sandbox-config.ts). */
+  readonly containerd: NodeSnippets['containerd'];
+  readonly containerd1: NodeSnippets['containerd1'];
+  readonly crio: NodeSnippets['crio'];
+  readonly kubelet: NodeSnippets['kubelet'];
+  readonly hostsToml?: string;
+  readonly registriesConf?: string;
   readonly error?: string;
 }
 
@@ -261,13 +265,24 @@ export interface MirrorReport {
   readonly copies: readonly CopyReport[];
 }
 
-/** The containerd line: the tag when there is one (kept readable), else the pinned reference. */
-export function containerdLine(reference: string): string {
-  return `sandbox_image = "${reference}"`;
+/** The destination as the nodes name it: `host/repo:tag@sha256:…`, or `host/repo@sha256:…` without a tag. */
+function nodeReference(d: Destination, digest: string): Reference {
+  return { ...d.repository, ...(d.tag === undefined ? {} : { tag: d.tag }), digest };
 }
 
-export function kubeletFlag(pinned: string): string {
-  return `--pod-infra-container-image=${pinned}`;
+/** The node snippets again, for the transport (plain HTTP, private CA) each destination host was reached with. */
+export function withNodeConfig(report: MirrorReport, transportFor: (host: string) => Transport): MirrorReport {
+  return {
+    ...report,
+    copies: report.copies.map((c) => ({
+      ...c,
+      destinations: c.destinations.map((d) => {
+        const ref = parseReference(d.reference);
+        const { hostsToml: _h, registriesConf: _r, ...rest } = d;
+        return { ...rest, ...nodeSnippets({ ...ref, digest: ref.digest ?? c.digest! }, transportFor(ref.registry)) };
+      }),
+    })),
+  };
 }
 
 /** An error as one line: its message and hint, as the terminal shows it without `error:`. */
@@ -284,8 +299,7 @@ export function destinationReport(d: Destination, digest: string, outcome: Desti
     repository: formatRepository(d.repository),
     ...(d.tag === undefined ? {} : { tag: d.tag }),
     pinned,
-    containerd: containerdLine(reference),
-    kubelet: kubeletFlag(pinned),
+    ...nodeSnippets(nodeReference(d, digest)),
   };
   if ('error' in outcome) return { ...base, changed: false, error: errorLine(outcome.error) };
   return {
@@ -339,6 +353,19 @@ export function destinationSummary(d: DestinationReport, dryRun: boolean): strin
   return `wrote ${m.written} manifest${m.written === 1 ? '' : 's'}; uploaded ${b.uploaded} blob${b.uploaded === 1 ? '' : 's'} (${formatSize(b.uploadedBytes)}), mounted ${b.mounted}, ${b.present} present; ${tag}`;
 }
 
+/** The node configuration of one destination, each snippet under a line naming its runtime and config version. */
+export function nodeConfigLines(d: DestinationReport): string[] {
+  const block = (title: string, text: string) => [`      ${title}:`, ...text.trimEnd().split('\n').map((l) => (l ? `        ${l}` : ''))];
+  return [
+    ...block('containerd 2.x, config version 3 (/etc/containerd/config.toml)', d.containerd),
+    ...block('containerd 1.6/1.7, config version 2 (/etc/containerd/config.toml; without version = 2 it keeps registry.k8s.io/pause)', d.containerd1),
+    ...(d.hostsToml ? block('containerd, both versions: hosts.toml in config_path/HOST/ (copy the CA to the ca path it names)', d.hostsToml) : []),
+    ...block('CRI-O (/etc/crio/crio.conf.d/10-pause-image.conf)', d.crio),
+    ...(d.registriesConf ? block('CRI-O registries.conf (/etc/containers/registries.conf.d/)', d.registriesConf) : []),
+    ...block('kubelet before 1.35 only (removed in 1.35); with containerd 1.6 it keeps image GC from removing the sandbox image', d.kubelet),
+  ];
+}
+
 /** The text printed on stdout at the end of a run. */
 export function formatReport(report: MirrorReport): string {
   const lines: string[] = [];
@@ -354,7 +381,7 @@ export function formatReport(report: MirrorReport): string {
     for (const d of c.destinations) {
       lines.push(`  → ${d.reference}  ${destinationSummary(d, report.dryRun)}`);
       if (d.error || report.dryRun) continue;
-      lines.push(`      ${d.pinned}`, `      ${d.containerd}   # containerd config.toml, [plugins."io.containerd.grpc.v1.cri"]`, `      ${d.kubelet}`);
+      lines.push(`      ${d.pinned}`, ...nodeConfigLines(d));
     }
     lines.push('');
   }

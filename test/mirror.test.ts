@@ -4,9 +4,11 @@ import { describe, test } from 'node:test';
 import { mirrorClientOptions } from '../src/commands/mirror.ts';
 import { PauseBuildError } from '../src/errors.ts';
 import {
-  type MirrorReport, checkOverlaps, containerdLine, expandEntry, formatReport, kubeletFlag, parseDestination, parseEntry, parseSource,
-  parseTagSelectors, selectTags,
+  type MirrorReport, checkOverlaps, expandEntry, formatReport, parseDestination, parseEntry, parseSource,
+  parseTagSelectors, selectTags, withNodeConfig,
 } from '../src/mirror.ts';
+import { nodeSnippets } from '../src/sandbox-config.ts';
+import { parseReference } from '../src/registry/reference.ts';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const OTHER = `sha256:${'b'.repeat(64)}`;
@@ -133,8 +135,7 @@ describe('output', () => {
         tagStatus: 'created',
         manifests: { written: 3, present: 0 },
         blobs: { uploaded: 4, mounted: 0, present: 0, uploadedBytes: 2048, mountedBytes: 0, presentBytes: 0 },
-        containerd: containerdLine('m.example/k8s/pause:3.10'),
-        kubelet: kubeletFlag(`m.example/k8s/pause@${DIGEST}`),
+        ...nodeSnippets(parseReference(`m.example/k8s/pause:3.10@${DIGEST}`)),
       }],
     }],
   };
@@ -146,10 +147,36 @@ describe('output', () => {
       `  index rewritten: ${DIGEST} (source ${OTHER})`,
       '  → m.example/k8s/pause:3.10  wrote 3 manifests; uploaded 4 blobs (2.0 KiB), mounted 0, 0 present; tag 3.10 new',
       `      m.example/k8s/pause@${DIGEST}`,
-      '      sandbox_image = "m.example/k8s/pause:3.10"   # containerd config.toml, [plugins."io.containerd.grpc.v1.cri"]',
-      `      --pod-infra-container-image=m.example/k8s/pause@${DIGEST}`,
+      '      containerd 2.x, config version 3 (/etc/containerd/config.toml):',
+      '        version = 3',
+      '',
+      "        [plugins.'io.containerd.cri.v1.images'.pinned_images]",
+      `          sandbox = "m.example/k8s/pause@${DIGEST}"  # m.example/k8s/pause:3.10`,
+      '      containerd 1.6/1.7, config version 2 (/etc/containerd/config.toml; without version = 2 it keeps registry.k8s.io/pause):',
+      '        version = 2',
+      '',
+      '        [plugins."io.containerd.grpc.v1.cri"]',
+      `          sandbox_image = "m.example/k8s/pause@${DIGEST}"  # m.example/k8s/pause:3.10`,
+      '      CRI-O (/etc/crio/crio.conf.d/10-pause-image.conf):',
+      '        [crio.image]',
+      `        pause_image = "m.example/k8s/pause@${DIGEST}"  # m.example/k8s/pause:3.10`,
+      '      kubelet before 1.35 only (removed in 1.35); with containerd 1.6 it keeps image GC from removing the sandbox image:',
+      `        --pod-infra-container-image=m.example/k8s/pause@${DIGEST}`,
       '',
     ].join('\n'));
+  });
+
+  test('a plain-HTTP destination gets hosts.toml and registries.conf; one with a private CA, hosts.toml with ca', () => {
+    const plain = withNodeConfig(report, () => ({ kind: 'plain-http' })).copies[0]!.destinations[0]!;
+    assert.equal(plain.hostsToml, 'server = "http://m.example"\n\n[host."http://m.example"]\n  capabilities = ["pull", "resolve"]\n');
+    assert.equal(plain.registriesConf, '[[registry]]\nlocation = "m.example"\ninsecure = true\n');
+    assert.match(plain.containerd, /config_path = "\/etc\/containerd\/certs\.d"/);
+    assert.match(formatReport({ ...report, copies: [{ ...report.copies[0]!, destinations: [plain] }] }), /hosts\.toml in config_path\/HOST\/[^\n]*\n {8}server = "http:\/\/m\.example"\n/);
+    const ca = withNodeConfig(report, (host) => (host === 'm.example' ? { kind: 'ca', caFile: '/c.pem' } : { kind: 'tls' })).copies[0]!.destinations[0]!;
+    assert.match(ca.hostsToml!, /^ {2}ca = "\/etc\/containerd\/certs\.d\/m\.example\/ca\.crt"$/m);
+    assert.equal(ca.registriesConf, undefined);
+    const tls = withNodeConfig(report, () => ({ kind: 'tls' })).copies[0]!.destinations[0]!;
+    assert.deepEqual(tls, report.copies[0]!.destinations[0]);
   });
 
   test('a dry run says so and what it would do, without lines to paste', () => {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { PauseBuildError } from '../errors.ts';
 import { maskSecret, report } from '../github.ts';
-import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, parseEntry } from '../mirror.ts';
+import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, parseEntry, withNodeConfig } from '../mirror.ts';
 import { type RegistrySettings, loadMirrorFile } from '../mirror-file.ts';
 import type { Credential } from '../registry/auth.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
@@ -118,7 +118,8 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
         const unplanned = combinedFailure(state);
         if (unplanned) throw unplanned;
         if (!flags.dryRun) await runTasks(copyTasks(input, state), out);
-        const result = mirrorReport(state, Boolean(flags.dryRun));
+        const caFile = flags.caFile === undefined ? undefined : path.resolve(flags.caFile);
+        const result = withNodeConfig(mirrorReport(state, Boolean(flags.dryRun)), (host) => (options.insecure?.includes(host) ? { kind: 'plain-http' } : caFile ? { kind: 'ca', caFile } : { kind: 'tls' }));
         process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
         await reportToActions(result);
         const failed = combinedFailure(state);

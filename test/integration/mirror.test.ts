@@ -82,9 +82,14 @@ describe('pause-build mirror', () => {
     for (const host of [dst.host, secure.host]) {
       assert.ok(r.stdout.includes(`→ ${host}/k8s/pause:3.10  wrote 6 manifests; uploaded 10 blobs`), r.stdout);
       assert.ok(r.stdout.includes(`      ${host}/k8s/pause@${digest}\n`), r.stdout);
-      assert.ok(r.stdout.includes(`      sandbox_image = "${host}/k8s/pause:3.10"`), r.stdout);
-      assert.ok(`${r.stdout}\n`.includes(`      --pod-infra-container-image=${host}/k8s/pause@${digest}\n`), r.stdout);
+      assert.ok(r.stdout.includes(`          sandbox = "${host}/k8s/pause@${digest}"  # ${host}/k8s/pause:3.10\n`), r.stdout);
+      assert.ok(r.stdout.includes(`          sandbox_image = "${host}/k8s/pause@${digest}"  # ${host}/k8s/pause:3.10\n`), r.stdout);
+      assert.ok(`${r.stdout}\n`.includes(`        --pod-infra-container-image=${host}/k8s/pause@${digest}\n`), r.stdout);
     }
+    // Plain HTTP to dst, the private CA for secure: each gets its hosts.toml.
+    assert.ok(r.stdout.includes(`        server = "http://${dst.host}"\n`), r.stdout);
+    assert.ok(r.stdout.includes(`        server = "https://${secure.host}"\n`), r.stdout);
+    assert.ok(r.stdout.includes(`          ca = "/etc/containerd/certs.d/${secure.host}/ca.crt"\n`), r.stdout);
     assert.ok(!r.stdout.includes(PASSWORD), r.stdout);
     assert.ok(!r.stderr.includes(PASSWORD), r.stderr);
 
@@ -173,6 +178,7 @@ describe('pause-build mirror', () => {
     assert.equal(r.exitCode, 0, r.stderr);
     assert.ok(r.stdout.includes(`→ ${dst.host}/by-digest@${digest}  wrote 6 manifests;`), r.stdout);
     assert.ok(r.stdout.includes(`sandbox_image = "${dst.host}/by-digest@${digest}"`));
+    assert.ok(r.stdout.includes(`sandbox = "${dst.host}/by-digest@${digest}"`));
     assert.deepEqual((await stored(dst, 'by-digest')).tags, []);
     assert.deepEqual((await raw(dst, `by-digest@${digest}`)).stdout, Buffer.from(built.index.bytes));
   });

@@ -54,6 +54,8 @@ export interface TokenServer {
 export interface RegistryOptions {
   /** Serve HTTPS with a certificate from a fresh test CA (SAN IP:127.0.0.1, DNS:localhost). */
   readonly tls?: boolean;
+  /** More DNS names for that certificate (names a test maps to 127.0.0.1 itself). */
+  readonly names?: readonly string[];
   /** htpasswd auth with this user (bcrypt). */
   readonly htpasswd?: { readonly username: string; readonly password: string };
   /** Bearer token auth, tokens from a Node token server that knows this user. */
@@ -124,14 +126,14 @@ async function waitForPort(port: number, child: ChildProcess, logPath: string): 
 }
 
 /** A CA and a server certificate it signed, for 127.0.0.1 and localhost. */
-export async function makeCertificates(dir: string): Promise<Certificates> {
+export async function makeCertificates(dir: string, names: readonly string[] = []): Promise<Certificates> {
   await requireTool('openssl', 'openssl');
   const f = (name: string) => path.join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await execa('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-subj', '/CN=pause-build test CA', '-days', '2',
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
   await execa('openssl', ['req', ...ec, '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=localhost']);
-  await writeFile(f('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+  await writeFile(f('server.ext'), `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...names.map((n) => `DNS:${n}`)].join(',')}\nextendedKeyUsage=serverAuth\n`);
   await execa('openssl', ['x509', '-req', '-in', f('server.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial',
     '-out', f('server.crt'), '-days', '2', '-extfile', f('server.ext')]);
   const caPem = await readFile(f('ca.crt'), 'utf8');
@@ -264,7 +266,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   ];
   try {
     if (opts.tls) {
-      certificates = await makeCertificates(dir);
+      certificates = await makeCertificates(dir, opts.names);
       lines.push('  tls:', `    certificate: ${certificates.certFile}`, `    key: ${certificates.keyFile}`);
     }
     if (opts.htpasswd) {

@@ -14,6 +14,7 @@ import path from 'node:path';
 import { PauseBuildError } from '../errors.ts';
 import { PLATFORMS } from '../platforms.ts';
 import { canonicalJson, isDigest, sha256Digest } from './blob.ts';
+import { type Artifact, referrerDescriptor } from './referrers.ts';
 import { type Blob, type BuiltImage, type BuiltIndex, type Descriptor, MEDIA_TYPES, type OciPlatform } from './types.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -127,7 +128,11 @@ export async function checkLayoutTarget(dir: string, tag: string): Promise<void>
   await readIndexForUpdate(dir);
 }
 
-export async function writeLayout(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
+/**
+ * `artifacts` (referrers of the index or its images) are written after the index and
+ * listed in index.json without a tag, as oras-go's layout store keeps them.
+ */
+export async function writeLayout(dir: string, built: BuiltIndex, tag: string, artifacts: readonly Artifact[] = []): Promise<LayoutWriteResult> {
   // Everything that can be refused is refused before the first blob is written.
   await checkLayoutTarget(dir, tag);
   await mkdir(dir, { recursive: true });
@@ -136,7 +141,7 @@ export async function writeLayout(dir: string, built: BuiltIndex, tag: string): 
   let written = 0;
   let reused = 0;
   const done = new Set<string>();
-  for (const blob of allBlobs(built)) {
+  for (const blob of [...allBlobs(built), ...artifacts.flatMap((a) => [...a.blobs, a.manifest])]) {
     const { digest } = blob.descriptor;
     if (done.has(digest)) continue;
     done.add(digest);
@@ -156,13 +161,14 @@ export async function writeLayout(dir: string, built: BuiltIndex, tag: string): 
 
   const top = await readIndexForUpdate(dir);
   // As go-containerregistry's ReplaceIndex: drop entries with this tag, append the new one.
-  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag));
+  const referrers = new Set(artifacts.map((a) => a.manifest.descriptor.digest));
+  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && ((isRecord(m.annotations) && m.annotations[REF_NAME] === tag) || referrers.has(m.digest as string))));
   const { mediaType, digest, size } = built.index.descriptor;
   const next = {
     ...top,
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.index,
-    manifests: [...others, { mediaType, digest, size, annotations: { [REF_NAME]: tag } }],
+    manifests: [...others, { mediaType, digest, size, annotations: { [REF_NAME]: tag } }, ...artifacts.map((a) => referrerDescriptor(a))],
   };
   await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson(next));
   return { dir, tag, written, reused };

@@ -6,7 +6,6 @@
  * registry, what was being done and what to try next.
  */
 import { createHash } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
 import { PauseBuildError } from '../errors.ts';
 import { sha256Digest, shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
@@ -199,7 +198,8 @@ export class RegistryClient {
   private readonly userAgent: string;
 
   constructor(private readonly options: RegistryClientOptions = {}) {
-    this.transport = new HttpTransport(options.ca?.length ? [...rootCertificates, ...options.ca] : undefined);
+    // The transport adds the system's roots: they are named once, there.
+    this.transport = new HttpTransport(options.ca?.length ? options.ca : undefined);
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
     this.log = redactingLogger(options.debug);
     this.userAgent = options.userAgent ?? `pause-build/${packageVersion()}`;

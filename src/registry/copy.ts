@@ -20,7 +20,8 @@ import { PauseBuildError } from '../errors.ts';
 import { sha256Digest, shortDigest } from '../oci/blob.ts';
 import { blobPath, layoutEntry, layoutReference, readLayoutBlob } from '../oci/layout.ts';
 import { formatPlatform, platformMatches } from '../oci/platform.ts';
-import { type Descriptor, MEDIA_TYPES, type OciPlatform } from '../oci/types.ts';
+import { type ManifestDoc, declaredMediaType as mediaTypeOf, isForeign, parseManifest } from '../oci/manifest.ts';
+import type { Descriptor, OciPlatform } from '../oci/types.ts';
 import { sortTagsForDisplay } from '../version.ts';
 import type { RegistryClient } from './client.ts';
 import type { TagStatus } from './push.ts';
@@ -28,13 +29,7 @@ import { type Reference, type Repository, formatReference, formatRepository, pin
 import { RegistryError } from './retry.ts';
 import type { BlobContent, Spool } from './spool.ts';
 
-/** A manifest or index exactly as stored. */
-export interface ManifestDoc {
-  readonly digest: string;
-  readonly mediaType: string;
-  readonly size: number;
-  readonly bytes: Uint8Array;
-}
+export type { ManifestDoc };
 
 /** Where an image is read from. */
 export interface ImageSource {
@@ -52,14 +47,6 @@ export interface ImageSource {
   blob(descriptor: Descriptor, signal?: AbortSignal): Promise<BlobContent>;
 }
 
-const INDEX_TYPES: readonly string[] = [MEDIA_TYPES.index, MEDIA_TYPES.dockerManifestList];
-const IMAGE_TYPES: readonly string[] = [MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifest];
-const SCHEMA1 = /^application\/vnd\.docker\.distribution\.manifest\.v1\+(prettyjws|json)$/;
-
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 // ---------------------------------------------------------------------------------------
 // Sources
@@ -134,61 +121,9 @@ export function layoutSource(dir: string, tag: string): ImageSource {
 // ---------------------------------------------------------------------------------------
 // Reading an image
 
-function mediaTypeOf(bytes: Uint8Array): string | undefined {
-  try {
-    const body = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
-    return isRecord(body) && typeof body.mediaType === 'string' && body.mediaType ? body.mediaType : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function descriptorOf(value: unknown, where: string): Descriptor {
-  if (!isRecord(value) || typeof value.mediaType !== 'string' || typeof value.digest !== 'string' || !/^sha256:[a-f0-9]{64}$/.test(value.digest)
-    || typeof value.size !== 'number' || !Number.isSafeInteger(value.size) || value.size < 0) {
-    throw new PauseBuildError(`${where} has an invalid descriptor`, { hint: 'only sha256 content with a media type and size can be copied' });
-  }
-  const p = value.platform;
-  const platform = isRecord(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
-    ? { os: p.os, architecture: p.architecture, ...(typeof p.variant === 'string' && p.variant ? { variant: p.variant } : {}) }
-    : undefined;
-  const urls = Array.isArray(value.urls) ? value.urls.filter((u) => typeof u === 'string') : [];
-  return {
-    mediaType: value.mediaType,
-    digest: value.digest,
-    size: value.size,
-    ...(platform ? { platform } : {}),
-    ...(urls.length ? { annotations: { urls: urls.join(' ') } } : {}),
-  };
-}
-
-type Parsed = { kind: 'index'; body: Record<string, unknown>; children: Descriptor[] } | { kind: 'image'; blobs: Descriptor[] };
-
-function parseManifest(doc: ManifestDoc, where: string): Parsed {
-  if (SCHEMA1.test(doc.mediaType)) {
-    throw new PauseBuildError(`${where} is a Docker schema 1 manifest`, { hint: 'schema 1 cannot be copied with its digest; convert the image to schema 2 or OCI first' });
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(Buffer.from(doc.bytes).toString('utf8'));
-  } catch {
-    throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is not JSON`, { hint: 'the source holds something other than an image manifest' });
-  }
-  if (!isRecord(body)) throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is not a manifest`, { hint: 'the source holds something other than an image manifest' });
-  if (INDEX_TYPES.includes(doc.mediaType) || (!IMAGE_TYPES.includes(doc.mediaType) && Array.isArray(body.manifests))) {
-    if (!Array.isArray(body.manifests)) throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is an index without manifests`, { hint: 'the source index is broken' });
-    return { kind: 'index', body, children: body.manifests.map((m, i) => descriptorOf(m, `${where} entry ${i}`)) };
-  }
-  if (!isRecord(body.config) || !Array.isArray(body.layers)) {
-    throw new PauseBuildError(`${where} (${shortDigest(doc.digest)}) is neither an image index nor an image manifest (${doc.mediaType || 'no media type'})`, { hint: 'only OCI and Docker v2 images can be copied' });
-  }
-  const layers = body.layers.map((l, i) => descriptorOf(l, `${where} layer ${i}`));
-  return { kind: 'image', blobs: [descriptorOf(body.config, `${where} config`), ...layers] };
-}
-
-/** Layers a registry is not meant to store (Windows base layers): referenced by URL, left out as crane does. */
-function isForeign(d: Descriptor): boolean {
-  return /foreign|nondistributable/.test(d.mediaType) && d.annotations?.urls !== undefined;
+function parse(doc: ManifestDoc, where: string): { kind: 'index'; body: Record<string, unknown>; children: readonly Descriptor[] } | { kind: 'image'; blobs: Descriptor[] } {
+  const m = parseManifest(doc, where);
+  return m.kind === 'index' ? { kind: 'index', body: { ...m.body }, children: m.manifests } : { kind: 'image', blobs: [m.config, ...m.layers] };
 }
 
 /** A manifest to copy, and what it refers to. */
@@ -264,7 +199,7 @@ async function singlePlatform(source: ImageSource, config: Descriptor, spool: Sp
 /** Reads the source's manifests and lists what a copy needs, optionally a platform subset. */
 export async function resolveImage(source: ImageSource, opts: ResolveOptions = {}): Promise<SourceImage> {
   const top = await source.root(opts.signal);
-  const parsed = parseManifest(top, source.name);
+  const parsed = parse(top, source.name);
   const manifests: CopiedManifest[] = [];
   const blobs = new Map<string, Descriptor>();
   const foreign = new Map<string, Descriptor>();
@@ -285,7 +220,7 @@ export async function resolveImage(source: ImageSource, opts: ResolveOptions = {
     if (seen.has(d.digest)) return;
     seen.add(d.digest);
     const doc = fetched ?? (await source.manifest(d, opts.signal));
-    const child = parseManifest(doc, where);
+    const child = parse(doc, where);
     const platform = d.platform ? formatPlatform(d.platform) : undefined;
     if (child.kind === 'index') {
       for (const [i, c] of child.children.entries()) await visit(c, `${where} entry ${i}`);

@@ -7,7 +7,7 @@ import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, 
 import { type RegistrySettings, loadMirrorFile } from '../mirror-file.ts';
 import type { Credential } from '../registry/auth.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
-import { CopySession } from '../registry/copy.ts';
+import { Engine } from '../registry/plan.ts';
 import { combinedFailure, copyTasks, disposeSpools, mirrorReport, newMirrorState, planTasks } from '../tasks/mirror.ts';
 import { runTasks } from '../tasks/run.ts';
 import { collect, type Runtime } from './common.ts';
@@ -107,8 +107,8 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
       const { entries, registries } = await gatherEntries(source, destinations, flags);
       const options = mirrorClientOptions(await resolveRegistryOptions(flags, runtime, io), entries, registries);
       const client = new RegistryClient(options);
-      const session = new CopySession(client, { force: Boolean(flags.force), signal: runtime.signal });
-      const input = { client, session, entries, jobs, signal: runtime.signal };
+      const engine = new Engine(client, { force: Boolean(flags.force), signal: runtime.signal });
+      const input = { client, engine, entries, jobs, signal: runtime.signal };
       const out = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
       const state = newMirrorState();
       try {

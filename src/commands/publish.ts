@@ -13,7 +13,7 @@ import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveRevision, resolveSourceDateEpo
 import type { RegistryClient } from '../registry/client.ts';
 import { fetchImage } from '../registry/pull.ts';
 import { type PublishRecord, PublishRecords } from '../publish-record.ts';
-import type { PushResult } from '../registry/push.ts';
+import type { PushResult } from '../registry/publish.ts';
 import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
 import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';

@@ -40,6 +40,8 @@ export interface CallOptions {
   readonly action?: string;
   /** Token scope to ask for: `push` gets pull and push on the repository. Default pull. */
   readonly access?: 'pull' | 'push';
+  /** A blob's declared size: its body is cut off (and refused) beyond it. */
+  readonly size?: number;
 }
 
 export interface ManifestInfo {
@@ -535,12 +537,22 @@ export class RegistryClient {
     });
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? undefined : Number(lengthHeader);
+    const declared = opts.size;
+    const tooLarge = (n: number) => new RegistryError(`${action}: blob ${shortDigest(digest)} is larger than its declared ${declared} bytes (${n} bytes or more)`, { hint: 'the registry or a proxy sent other content; nothing was written for it' });
+    if (declared !== undefined && size !== undefined && size > declared) {
+      await res.body?.cancel().catch(() => undefined);
+      throw tooLarge(size);
+    }
     const hash = createHash('sha256');
     let seen = 0;
     const verify = new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
-        hash.update(chunk);
         seen += chunk.byteLength;
+        if (declared !== undefined && seen > declared) {
+          controller.error(tooLarge(seen));
+          return;
+        }
+        hash.update(chunk);
         controller.enqueue(chunk);
       },
       flush(controller) {

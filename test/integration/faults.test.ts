@@ -18,7 +18,7 @@ import { PauseBuildError, formatError } from '../../src/errors.ts';
 import type { BuiltIndex } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { fetchImage } from '../../src/registry/pull.ts';
-import { perArchTag, pushIndex } from '../../src/registry/push.ts';
+import { perArchTag, publishIndex } from '../../src/registry/publish.ts';
 import type { Repository } from '../../src/registry/reference.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { runCli } from '../support/cli.ts';
@@ -27,7 +27,7 @@ import { FIVE_ARCHES, makeIndex } from '../support/oci-fixture.ts';
 import { type TestRegistry, skopeo, startRegistry } from '../support/registry.ts';
 import { walkRepository } from '../support/walk.ts';
 
-/** In-process runs: pushIndex with fixture images and short timings. */
+/** In-process runs: publishIndex with fixture images and short timings. */
 const RUNS = 60;
 const AT_ONCE = 10;
 const REQUEST_TIMEOUT_MS = 200;
@@ -114,7 +114,7 @@ describe('pushes through a seeded fault proxy', () => {
       const where = `seed ${seed} (rate ${rate})`;
       let pushed = false;
       try {
-        const result = await pushIndex(client, target, built, { tags, perArchTags: perArch });
+        const result = await publishIndex(client, target, built, { tags, perArchTags: perArch });
         assert.equal(result.digest, built.index.descriptor.digest, where);
         pushed = true;
       } catch (e) {
@@ -237,7 +237,7 @@ describe('the registry dies in the middle of a push', () => {
     const repository = 'crash/pause';
     const client = (host: string) => new RegistryClient({ insecure: [host], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 1000 }, requestTimeoutMs: 2000 });
     try {
-      await assert.rejects(pushIndex(client(proxy.host), { registry: proxy.host, repository }, built, { tags: ['3.10'] }), (e: unknown) => {
+      await assert.rejects(publishIndex(client(proxy.host), { registry: proxy.host, repository }, built, { tags: ['3.10'] }), (e: unknown) => {
         assertOneLine(e, 'push while the registry dies');
         return true;
       });
@@ -257,7 +257,7 @@ describe('the registry dies in the middle of a push', () => {
 
     await reg.restart();
     assert.deepEqual(await walkRepository(reg.host, repository), [], 'a tag was written before the index');
-    const result = await pushIndex(client(reg.host), { registry: reg.host, repository }, built, { tags: ['3.10'] });
+    const result = await publishIndex(client(reg.host), { registry: reg.host, repository }, built, { tags: ['3.10'] });
     assert.equal(result.digest, built.index.descriptor.digest);
 
     const during = (await reg.requests()).slice(before);

@@ -8,8 +8,7 @@ import { type RegistrySettings, loadMirrorFile } from '../mirror-file.ts';
 import type { Credential } from '../registry/auth.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
 import { Engine } from '../registry/plan.ts';
-import { combinedFailure, copyTasks, disposeSpools, mirrorReport, newMirrorState, planTasks } from '../tasks/mirror.ts';
-import { runTasks } from '../tasks/run.ts';
+import { runMirror } from '../tasks/mirror.ts';
 import { collect, type Runtime } from './common.ts';
 import { type RegistryFlags, type RegistryIo, addRegistryOptions, resolveRegistryOptions } from './registry-options.ts';
 
@@ -110,21 +109,12 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
       const engine = new Engine(client, { force: Boolean(flags.force), signal: runtime.signal });
       const input = { client, engine, entries, jobs, signal: runtime.signal };
       const out = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
-      const state = newMirrorState();
       try {
-        await runTasks(planTasks(input, state), out).catch((e: unknown) => {
-          if (!state.failures.includes(e)) state.failures.push(e);
+        await runMirror(input, out, Boolean(flags.dryRun), async (result) => {
+          process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+          await reportToActions(result);
         });
-        const unplanned = combinedFailure(state);
-        if (unplanned) throw unplanned;
-        if (!flags.dryRun) await runTasks(copyTasks(input, state), out);
-        const result = mirrorReport(state, Boolean(flags.dryRun));
-        process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
-        await reportToActions(result);
-        const failed = combinedFailure(state);
-        if (failed) throw failed;
       } finally {
-        await disposeSpools(state);
         await client.close();
       }
     });

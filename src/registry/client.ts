@@ -10,6 +10,7 @@ import { PauseBuildError } from '../errors.ts';
 import { sha256Digest, shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';
+import { MANIFEST_LIMIT } from '../oci/manifest.ts';
 import { packageVersion } from '../project.ts';
 import { type Credential, type CredentialSource, RegistryAuth, credentialsFor } from './auth.ts';
 import { type HttpAnswer, type HttpInit, BufferedAnswer, HttpTransport, StreamedAnswer } from './http.ts';
@@ -122,6 +123,12 @@ function networkError(err: unknown, host: string, action: string, caFile: string
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
     return new RegistryError(`${at}registry ${host} does not speak HTTPS`, { hint: `pass --insecure-registry ${host} if it serves plain HTTP`, cause: err });
   }
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    return new RegistryError(`${at}too many open files (${code}) talking to ${host}`, {
+      hint: code === 'EMFILE' ? 'raise the open-file limit (ulimit -n), or copy fewer images at once with --jobs' : 'the system ran out of file handles; close other programs or raise fs.file-max',
+      cause: err,
+    });
+  }
   if (code === 'ENOTFOUND') {
     return new RegistryError(`${at}registry host ${host} not found`, { hint: 'check the host name in the image reference', cause: err });
   }
@@ -190,6 +197,16 @@ interface SendRequest {
   readonly retry: boolean;
   /** Read the whole body inside the try, so that a body that breaks off is tried again (small documents only). */
   readonly buffer?: boolean;
+  readonly read?: ReadLimits;
+}
+
+/** Bounds of a body read: at most `maxBytes` (default the manifest cap), in a time that scales with `sizeHint`. */
+interface ReadLimits {
+  readonly maxBytes?: number;
+  readonly sizeHint?: number;
+  /** Names the limit in the error: `the 4 MiB limit for a manifest`. */
+  readonly what?: string;
+  readonly hint?: string;
 }
 
 export class RegistryClient {
@@ -252,7 +269,7 @@ export class RegistryClient {
    * midway fails like one that never answers, and a body that breaks off is a retryable
    * RegistryError too.
    */
-  private async exchange(session: Session, url: URL, init: HttpInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<StreamedAnswer> {
+  private async exchange(session: Session, url: URL, init: HttpInit, action: string, signal: AbortSignal | undefined, bodySize = 0, read: ReadLimits = {}): Promise<StreamedAnswer> {
     const limitMs = this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     const timeout = new AbortController();
     const expire = () => timeout.abort(new DOMException('timed out', 'TimeoutError'));
@@ -281,6 +298,15 @@ export class RegistryClient {
         const verb = method;
         const answer = new StreamedAnswer(msg, method, {
           idleMs: limitMs,
+          maxBytes: read.maxBytes ?? MANIFEST_LIMIT,
+          ...(read.sizeHint === undefined ? {} : { sizeHint: read.sizeHint }),
+          tooLarge: (n) => {
+            const what = `${verb} ${at.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')}`;
+            const limit = read.maxBytes ?? MANIFEST_LIMIT;
+            return new RegistryError(`${action}: the answer to ${what} is ${n} bytes or more, above ${read.what ?? `the ${limit} byte limit`}`, {
+              hint: read.hint ?? 'the registry sent something other than what was asked for; check the reference',
+            });
+          },
           expire,
           failure: (e) => {
             if (signal?.aborted) return signal.reason;
@@ -424,7 +450,7 @@ export class RegistryClient {
         const streamed = req.body instanceof ReadableStream;
         const init: HttpInit = { method: req.method, headers, ...(req.body === undefined ? {} : { body: req.body }) };
         const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body instanceof Uint8Array ? req.body.byteLength : req.bodySize ?? 0;
-        const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size);
+        const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size, req.read);
         // A stream cannot be sent twice: its caller retries the whole upload instead.
         if (res.status === 401 && round === 0 && !streamed) {
           const wider = auth.retryAfter401(res.headers.get('www-authenticate'), scopes, Boolean(authorization));
@@ -534,6 +560,7 @@ export class RegistryClient {
     const res = await this.send({
       session, method: 'GET', url: this.repoUrl(repo, `blobs/${digest}`), scopes: this.scopes(repo, opts.access), ok: [200],
       what: `download of blob ${shortDigest(digest)}`, action, signal: opts.signal, retry,
+      read: { maxBytes: opts.size ?? Number.MAX_SAFE_INTEGER, ...(opts.size === undefined ? {} : { sizeHint: opts.size, what: `its declared ${opts.size} bytes` }), hint: 'the registry or a proxy sent other content; nothing was written for it' },
     });
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? undefined : Number(lengthHeader);
@@ -603,6 +630,7 @@ export class RegistryClient {
     const res = await this.send({
       session, method: 'GET', url: this.repoUrl(repo, `manifests/${reference}`), headers: { Accept: MANIFEST_ACCEPT }, scopes: this.scopes(repo, opts.access),
       ok: [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true, buffer: true,
+      read: { maxBytes: MANIFEST_LIMIT, what: 'the 4 MiB limit for a manifest', hint: 'the registry does not hold an image manifest there; check the reference' },
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = sha256Digest(bytes);

@@ -81,7 +81,7 @@ export interface PushResult {
 }
 
 export type PushEvent =
-  | { readonly type: 'tags-checked'; readonly unchanged: boolean; readonly tags: readonly TagResult[] }
+  | { readonly type: 'tags-checked'; readonly unchanged: boolean; readonly tags: readonly TagResult[]; /** Blobs the write will move. */ readonly blobs: number }
   | { readonly type: 'blob'; readonly arch: string; readonly kind: 'config' | 'layer'; readonly digest: string; readonly size: number; readonly status: BlobStatus }
   | { readonly type: 'manifest'; readonly arch: string; readonly digest: string; readonly status: 'pushed' | 'present' }
   | { readonly type: 'index'; readonly digest: string; readonly status: 'pushed' | 'present' }
@@ -113,7 +113,7 @@ export function publishDestination(built: BuiltIndex, target: Repository, opts: 
 }
 
 /** One publish: the plan (tags checked, HEADs only), then, unless nothing is missing, the write. */
-export class Publish {
+class Publish {
   readonly engine: Engine;
   readonly action: string;
   private readonly sources: { source: ImageSource; images: readonly BuiltImage[]; destination: Destination }[];
@@ -143,7 +143,7 @@ export class Publish {
     }));
     const tags = this.plans.flatMap((p) => p.plan.tags);
     this.unchanged = tags.length > 0 && tags.every((t) => t.status === 'unchanged');
-    this.opts.onProgress?.({ type: 'tags-checked', unchanged: this.unchanged, tags: this.tagResults() });
+    this.opts.onProgress?.({ type: 'tags-checked', unchanged: this.unchanged, tags: this.tagResults(), blobs: this.blobsToWrite() });
     return this.unchanged;
   }
 

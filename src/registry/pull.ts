@@ -20,7 +20,7 @@ export async function fetchImage(client: RegistryClient, repo: Repository, diges
       hint: 'give the per-arch digests printed by `pause-build publish --arch ARCH --by-digest`',
     });
   }
-  const configBytes = await client.readBlob(repo, parsed.config.digest, opts);
+  const configBytes = await client.readBlob(repo, parsed.config.digest, { ...opts, size: parsed.config.size });
   let config: unknown;
   try {
     config = JSON.parse(Buffer.from(configBytes).toString('utf8'));
@@ -35,7 +35,7 @@ export async function fetchImage(client: RegistryClient, repo: Repository, diges
       hint: `supported: ${PLATFORMS.map((p) => p.arch).join(', ')}`,
     });
   }
-  const layers = await Promise.all(parsed.layers.map(async (l) => ({ descriptor: l, bytes: await client.readBlob(repo, l.digest, opts) })));
+  const layers = await Promise.all(parsed.layers.map(async (l) => ({ descriptor: l, bytes: await client.readBlob(repo, l.digest, { ...opts, size: l.size }) })));
   return {
     arch,
     manifest: { descriptor: { mediaType: parsed.mediaType, digest: manifest.digest, size: manifest.size, platform }, bytes: manifest.bytes },

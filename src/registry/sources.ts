@@ -29,6 +29,9 @@ import type { BlobContent, Spool } from './spool.ts';
 
 export type { ManifestDoc };
 
+/** Child manifests read at once from one source. */
+const MANIFEST_READS_AT_ONCE = 8;
+
 /** Where an image is read from. */
 export interface ImageSource {
   /** For messages and output: `host/repo:tag`, `host/repo@sha256:…`, `oci:DIR:TAG`, `built index`. */
@@ -291,7 +294,9 @@ export async function resolveImage(source: ImageSource, opts: ResolveOptions = {
     entries = entries.filter((e) => kept.has(e.d));
   }
   // Fetched side by side (an index has a handful of entries), then walked in order.
-  const docs = await settleAll(entries.map(({ d }) => source.manifest(d, opts.signal)));
+  // At most a few at once: an index may list thousands of entries.
+  const limiter = new Limiter(MANIFEST_READS_AT_ONCE);
+  const docs = await settleAll(entries.map(({ d }) => limiter.run(() => source.manifest(d, opts.signal))));
   for (const [k, { d, i }] of entries.entries()) await visit(d, `${source.name} entry ${i}`, docs[k]);
   const rewritten = entries.length !== parsed.children.length;
   let root: CopiedManifest = { ...top, kind: 'index', blobs: [] };

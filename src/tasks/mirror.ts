@@ -20,6 +20,7 @@ import { type DestinationPlan, type DestinationResult, type Engine, destinationN
 import { type SourceImage, layoutSource, registrySource, resolveImage } from '../registry/sources.ts';
 import { write } from '../registry/write.ts';
 import { Spool } from '../registry/spool.ts';
+import { type OutputOptions, runTasks } from './run.ts';
 
 export interface MirrorInput {
   readonly client: RegistryClient;
@@ -224,4 +225,28 @@ export function combinedFailure(state: MirrorState): unknown {
 /** Removes every spool's temp files. */
 export async function disposeSpools(state: MirrorState): Promise<void> {
   await settleAll(state.copies.map((c) => c.spool.dispose()));
+}
+
+/**
+ * A whole mirror run, as the command runs it: the reading list (a dry run stops after it),
+ * then the writing list; the report of what happened. Throws the first failure (saying how
+ * many more there were) after the report is made, via `onReport`; spools are removed.
+ */
+export async function runMirror(input: MirrorInput, out: OutputOptions, dryRun: boolean, onReport?: (report: MirrorReport) => Promise<void>): Promise<MirrorReport> {
+  const state = newMirrorState();
+  try {
+    await runTasks(planTasks(input, state), out).catch((e: unknown) => {
+      if (!state.failures.includes(e)) state.failures.push(e);
+    });
+    const unplanned = combinedFailure(state);
+    if (unplanned) throw unplanned;
+    if (!dryRun) await runTasks(copyTasks(input, state), out);
+    const result = mirrorReport(state, dryRun);
+    await onReport?.(result);
+    const failed = combinedFailure(state);
+    if (failed) throw failed;
+    return result;
+  } finally {
+    await disposeSpools(state);
+  }
 }

@@ -7,7 +7,7 @@ import type { ListrTask } from 'listr2';
 import { shortDigest } from '../oci/blob.ts';
 import type { BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { Publish, type PushOptions, type PushResult } from '../registry/publish.ts';
+import { type PushOptions, type PushResult, type TagResult, publishIndex } from '../registry/publish.ts';
 import { type Repository, formatRepository } from '../registry/reference.ts';
 import { formatSize } from '../github.ts';
 
@@ -26,23 +26,39 @@ export interface PushState {
 /** Sizes as the job summary shows them. */
 export const formatBytes = formatSize;
 
-/** Tasks that push `built` to `target`; `state.result` holds the outcome when they end. */
+/**
+ * Tasks that push `built` to `target`; `state.result` holds the outcome when they end.
+ * Both tasks watch one `publishIndex` call: the first ends when its tags are checked,
+ * the second when it is done.
+ */
 export function pushTasks(input: PushTaskInput, state: PushState): ListrTask[] {
   const repo = formatRepository(input.target);
-  let run: Publish | undefined;
+  let running: Promise<PushResult> | undefined;
+  let built: BuiltIndex | undefined;
   let unchanged = false;
+  let blobs = 0;
   let onBlob: (() => void) | undefined;
-  const current = () => run!;
   return [
     {
       title: `Checking tags on ${repo}`,
       task: async (_ctx, task) => {
-        const built = typeof input.built === 'function' ? input.built() : input.built;
-        run = new Publish(input.client, input.target, built, { ...input.options, onProgress: (e) => (e.type === 'blob' ? onBlob?.() : undefined) });
-        unchanged = await run.plan();
-        const tags = run.result().tags;
+        built = typeof input.built === 'function' ? input.built() : input.built;
+        const checked = new Promise<{ unchanged: boolean; tags: readonly TagResult[] }>((resolve) => {
+          running = publishIndex(input.client, input.target, built!, {
+            ...input.options,
+            onProgress: (e) => {
+              if (e.type === 'tags-checked') {
+                blobs = e.blobs;
+                resolve(e);
+              } else if (e.type === 'blob') onBlob?.();
+            },
+          });
+        });
+        running!.catch(() => undefined);
+        const { unchanged: nothing, tags } = await Promise.race([checked, running!.then(() => checked)]);
+        unchanged = nothing;
         if (unchanged) {
-          state.result = run.result();
+          state.result = await running!;
           task.title = `${repo}: ${tags.map((t) => t.tag).join(', ')} already hold ${shortDigest(built.index.descriptor.digest)}; nothing to push`;
           return;
         }
@@ -54,19 +70,17 @@ export function pushTasks(input: PushTaskInput, state: PushState): ListrTask[] {
       title: `Pushing images to ${repo}`,
       skip: () => unchanged,
       task: async (_ctx, task) => {
-        const images = current().built.images;
+        const images = built!.images;
         const label = `Pushing ${images.length} image${images.length === 1 ? '' : 's'} to ${repo}`;
-        const total = current().blobsToWrite();
         let done = 0;
-        task.title = `${label}: ${total} blob${total === 1 ? '' : 's'} to write`;
+        task.title = `${label}: ${blobs} blob${blobs === 1 ? '' : 's'} to write`;
         onBlob = () => {
           done++;
-          task.title = `${label}: ${done}/${total} blobs`;
+          task.title = `${label}: ${done}/${blobs} blobs`;
         };
-        await current().write();
-        const result = current().result();
+        const result = await running!;
         state.result = result;
-        const written = current().tagsToWrite().map((t) => t.tag);
+        const written = result.tags.filter((t) => t.status !== 'unchanged').map((t) => t.tag);
         const b = result.blobs;
         task.title = `${result.reference}${written.length ? ` → ${written.join(', ')}` : ''} (uploaded ${b.uploaded}, ${formatBytes(b.uploadedBytes)}; mounted ${b.mounted}; already there ${b.skipped})`;
       },

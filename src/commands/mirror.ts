@@ -66,7 +66,7 @@ async function gatherEntries(source: string | undefined, destinations: string[],
 export function mirrorClientOptions(base: RegistryClientOptions, entries: readonly ParsedEntry[], registries: Readonly<Record<string, RegistrySettings>>): RegistryClientOptions {
   const { explicit, ...credentials } = base.credentials ?? {};
   const byRegistry: Record<string, Credential> = {};
-  if (explicit) for (const e of entries) for (const d of e.destinations) byRegistry[d.repository.registry] = explicit;
+  if (explicit) for (const e of entries) for (const d of e.destinations) if ('repository' in d) byRegistry[d.repository.registry] = explicit;
   for (const [host, settings] of Object.entries(registries)) {
     if (!settings.credential) continue;
     maskSecret(settings.credential.password);

@@ -8,7 +8,7 @@
  * is written last (also by rename), so it never names a blob that is not there yet.
  * Reading verifies every blob's size and digest.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -131,8 +131,15 @@ export async function checkLayoutTarget(dir: string, tag: string): Promise<void>
 export async function writeLayout(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
   // Everything that can be refused is refused before the first blob is written.
   await checkLayoutTarget(dir, tag);
-  await mkdir(dir, { recursive: true });
-  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const unlock = await lockLayout(dir);
+  try {
+    return await writeLocked(dir, built, tag);
+  } finally {
+    await unlock();
+  }
+}
+
+async function writeLocked(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
 
   let written = 0;
   let reused = 0;
@@ -311,4 +318,99 @@ export async function readLayout(dir: string, tag: string, archOf: (platform: Oc
     images.push({ arch: archOf(descriptor.platform), manifest, config, layers });
   }
   return { index, images };
+}
+
+// ---------------------------------------------------------------------------------------
+// A layout as a copy's destination (mirror … oci:DIR[:TAG])
+
+const LOCK_FILE = '.pause-build.lock';
+
+/**
+ * Takes the layout's write lock (a file created exclusively), waiting up to `waitMs` for
+ * another writer: two writers updating index.json at once would lose a tag.
+ */
+export async function lockLayout(dir: string, waitMs = 30_000): Promise<() => Promise<void>> {
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const file = path.join(dir, LOCK_FILE);
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx');
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return () => rm(file, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (Date.now() > until) {
+        throw new PauseBuildError(`${dir} is being written by another pause-build (${LOCK_FILE} is there)`, { hint: `wait for it, or remove ${path.join(dir, LOCK_FILE)} if no other run is writing` });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Refuses a destination directory that holds something other than a layout. */
+export async function checkLayoutDestination(dir: string): Promise<void> {
+  const exists = await readdir(dir).then(() => true, (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return false;
+    throw new PauseBuildError(`cannot use ${dir} as a layout (${e.code ?? e.message})`, { hint: 'give a new or empty directory, or an OCI layout' });
+  });
+  if (!exists) return;
+  await checkIsLayoutOrEmpty(dir);
+  await readIndexForUpdate(dir);
+}
+
+/** What index.json tags `tag` now: its digest, or undefined (no layout, no such tag). */
+export async function layoutTagDigest(dir: string, tag: string): Promise<string | undefined> {
+  const top = await readIndexForUpdate(dir).catch((e: unknown) => {
+    throw e;
+  });
+  const entries = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag);
+  const last = entries[entries.length - 1];
+  return isRecord(last) && isDigest(last.digest) ? last.digest : undefined;
+}
+
+/** Whether the layout holds the blob: a regular file of the descriptor's size (its digest is checked when it is read). */
+export async function layoutHasBlob(dir: string, d: Descriptor): Promise<boolean> {
+  const info = await lstat(blobPath(dir, d.digest)).catch(() => undefined);
+  return Boolean(info?.isFile() && info.size === d.size);
+}
+
+/** Writes a blob from a stream: to a temp file, checked against its digest and size, then renamed into place. */
+export async function writeLayoutBlob(dir: string, d: Descriptor, content: Uint8Array | ReadableStream<Uint8Array>): Promise<void> {
+  const file = blobPath(dir, d.digest);
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const handle = await open(temp, 'wx');
+  try {
+    const chunks = content instanceof Uint8Array ? [content] : (content as unknown as AsyncIterable<Uint8Array>);
+    for await (const chunk of chunks) {
+      size += chunk.byteLength;
+      if (size > d.size) throw new PauseBuildError(`blob ${d.digest} is larger than its declared ${d.size} bytes`, { hint: 'the source sent other content; nothing was tagged' });
+      hash.update(chunk);
+      await handle.write(chunk);
+    }
+    await handle.close();
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== d.digest || size !== d.size) throw new PauseBuildError(`blob ${d.digest} arrived as ${got} (${size} bytes, expected ${d.size})`, { hint: 'the source changed or corrupted the content; nothing was tagged' });
+    await rename(temp, file);
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
+/** Points tags at manifests already in the layout (as go-containerregistry's ReplaceIndex), the marker written first. Call under the lock. */
+export async function tagLayout(dir: string, tags: readonly { tag: string; descriptor: Descriptor }[]): Promise<void> {
+  if ((await readOptional(path.join(dir, LAYOUT_FILE))) === undefined) {
+    await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
+  }
+  const top = await readIndexForUpdate(dir);
+  const named = new Set(tags.map((t) => t.tag));
+  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && isRecord(m.annotations) && named.has(m.annotations[REF_NAME] as string)));
+  const added = tags.map(({ tag, descriptor: { mediaType, digest, size } }) => ({ mediaType, digest, size, annotations: { [REF_NAME]: tag } }));
+  const next = { ...top, schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [...others, ...added] };
+  await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson(next));
 }

@@ -10,6 +10,7 @@
  */
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
+import { checkLayoutDestination, layoutHasBlob, layoutTagDigest } from '../oci/layout.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
 import { type Repository, formatRepository, pinnedReference } from './reference.ts';
@@ -24,7 +25,9 @@ export interface TagRequest {
   readonly digest?: string;
 }
 
-export interface Destination {
+/** A repository of a registry. */
+export interface RegistryDestination {
+  readonly kind?: 'registry';
   readonly repository: Repository;
   /** Tag for the root; none copies by digest only. */
   readonly tag?: string;
@@ -32,6 +35,21 @@ export interface Destination {
   readonly moreTags?: readonly TagRequest[];
   /** Repositories on the same registry to mount missing blobs from (--mount-from). */
   readonly mountFrom?: readonly string[];
+}
+
+/** An OCI layout directory (`oci:DIR[:TAG]`): the connected side of an air-gap transfer. */
+export interface LayoutDestination {
+  readonly kind: 'layout';
+  /** Absolute. */
+  readonly dir: string;
+  readonly tag?: string;
+  readonly moreTags?: readonly TagRequest[];
+}
+
+export type Destination = RegistryDestination | LayoutDestination;
+
+export function isLayoutDestination(d: Destination): d is LayoutDestination {
+  return d.kind === 'layout';
 }
 
 export type BlobAction = 'present' | 'mount' | 'upload';
@@ -97,6 +115,7 @@ export interface EngineOptions {
 
 /** `host/repo:tag`, or `host/repo@sha256:…` without a tag. */
 export function destinationName(d: Destination, digest?: string): string {
+  if (isLayoutDestination(d)) return `oci:${d.dir}${d.tag !== undefined ? `:${d.tag}` : digest ? `@${digest}` : ''}`;
   if (d.tag !== undefined) return `${formatRepository(d.repository)}:${d.tag}`;
   return digest ? pinnedReference(d.repository, digest) : formatRepository(d.repository);
 }
@@ -204,6 +223,7 @@ export class Engine {
    * throws (naming how many more do) unless the run is forced.
    */
   async plan(image: SourceImage, dest: Destination): Promise<DestinationPlan> {
+    if (isLayoutDestination(dest)) return this.planLayout(image, dest);
     const repo = dest.repository;
     const call = this.call(repo);
     const source = image.source.repository;
@@ -246,6 +266,36 @@ export class Engine {
       const from = (await this.mountSource(repo, descriptor.digest, dest.mountFrom)) ?? this.holderFor(repo, descriptor.digest);
       return from === undefined ? { descriptor, action: 'upload' } : { descriptor, action: 'mount', from };
     })));
+    return { ...base, rootPresent: false, manifests: missing, presentManifests: image.manifests.length - missing.length, blobs };
+  }
+
+  /** The same questions of a layout: its index.json for the tags, its blob files for the rest. */
+  private async planLayout(image: SourceImage, dest: LayoutDestination): Promise<DestinationPlan> {
+    await checkLayoutDestination(dest.dir);
+    const requests = this.tagRequests(image, dest);
+    const held = await settleAll(requests.map((t) => layoutTagDigest(dest.dir, t.tag).catch(() => undefined)));
+    const conflicts = requests.map((t, i) => ({ t, held: held[i] })).filter(({ t, held: h }) => h !== undefined && h !== t.digest);
+    const first = conflicts[0];
+    if (first && !this.opts.force) {
+      const more = conflicts.length > 1 ? ` (and ${conflicts.length - 1} more tag${conflicts.length > 2 ? 's' : ''})` : '';
+      throw new PauseBuildError(`${this.opts.verb ?? 'mirror to'} oci:${dest.dir}: tag ${first.t.tag} already holds ${first.held} (not ${first.t.digest})${more}`, { hint: 'pass --force to overwrite' });
+    }
+    const tags: TagPlan[] = requests.map((t, i) => {
+      const h = held[i];
+      if (h === t.digest) return { tag: t.tag, digest: t.digest, status: 'unchanged' };
+      return h === undefined ? { tag: t.tag, digest: t.digest, status: 'created' } : { tag: t.tag, digest: t.digest, status: 'overwritten', previous: h };
+    });
+    const primary = dest.tag === undefined ? undefined : tags.find((t) => t.tag === dest.tag);
+    const tag = primary ? { status: primary.status, ...(primary.previous ? { previous: primary.previous } : {}) } : undefined;
+    const base = { destination: dest, ...(tag ? { tag } : {}), tags };
+    const rootDescriptor = { mediaType: image.root.mediaType, digest: image.root.digest, size: image.root.size };
+    if (await layoutHasBlob(dest.dir, rootDescriptor)) return { ...base, rootPresent: true, manifests: [], presentManifests: image.manifests.length + 1, blobs: [] };
+    const present = await settleAll(image.manifests.map((m) => layoutHasBlob(dest.dir, { mediaType: m.mediaType, digest: m.digest, size: m.size })));
+    const missing = image.manifests.filter((_, i) => !present[i]);
+    const needed = new Map<string, Descriptor>();
+    for (const m of missing) for (const b of m.blobs) needed.set(b.digest, b);
+    for (const b of image.root.blobs) needed.set(b.digest, b);
+    const blobs = await settleAll([...needed.values()].map(async (descriptor): Promise<BlobPlan> => ({ descriptor, action: (await layoutHasBlob(dest.dir, descriptor)) ? 'present' : 'upload' })));
     return { ...base, rootPresent: false, manifests: missing, presentManifests: image.manifests.length - missing.length, blobs };
   }
 

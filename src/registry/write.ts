@@ -11,7 +11,8 @@
 import { Limiter, settleAll } from '../concurrency.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Engine, DestinationPlan, DestinationResult } from './plan.ts';
-import { emptyCounts, planSummary } from './plan.ts';
+import { type LayoutDestination, emptyCounts, isLayoutDestination, planSummary } from './plan.ts';
+import { lockLayout, tagLayout, writeLayoutBlob } from '../oci/layout.ts';
 import { type Repository, formatRepository } from './reference.ts';
 import type { ManifestDoc, SourceImage } from './sources.ts';
 import type { Spool, SpooledBlob } from './spool.ts';
@@ -27,6 +28,7 @@ type Content = (d: Descriptor) => Promise<SpooledBlob>;
 export async function write(engine: Engine, image: SourceImage, plan: DestinationPlan, spool: Spool, onEvent?: (e: WriteEvent) => void): Promise<DestinationResult> {
   const summary = planSummary(plan);
   if (summary.unchanged) return summary;
+  if (isLayoutDestination(plan.destination)) return writeToLayout(engine, image, plan, plan.destination, spool, onEvent);
   const repo = plan.destination.repository;
   const counts = emptyCounts();
   const limiter = new Limiter(engine.opts.concurrency ?? 8);
@@ -105,4 +107,53 @@ function ensureManifest(engine: Engine, repo: Repository, m: ManifestDoc): Promi
     engine.writes.set(key, op);
   }
   return op;
+}
+
+/**
+ * The same order into a layout, under its lock: blobs and manifests as files (each
+ * checked against its digest before it is renamed into place), then index.json once.
+ */
+async function writeToLayout(engine: Engine, image: SourceImage, plan: DestinationPlan, dest: LayoutDestination, spool: Spool, onEvent?: (e: WriteEvent) => void): Promise<DestinationResult> {
+  const counts = emptyCounts();
+  const limiter = new Limiter(engine.opts.concurrency ?? 8);
+  const unlock = await lockLayout(dest.dir);
+  try {
+    await settleAll(plan.blobs.map((b) => limiter.run(async () => {
+      let status: 'uploaded' | 'present' = 'present';
+      if (b.action !== 'present') {
+        const spooled = await spool.get(b.descriptor, () => image.source.blob(b.descriptor, engine.opts.signal));
+        await writeLayoutBlob(dest.dir, b.descriptor, await spooled.open());
+        status = 'uploaded';
+      }
+      counts[status]++;
+      counts[`${status}Bytes`] += b.descriptor.size;
+      onEvent?.({ type: 'blob', descriptor: b.descriptor, status });
+    })));
+    let written = 0;
+    if (!plan.rootPresent) {
+      for (const m of [...plan.manifests, image.root]) {
+        await writeLayoutBlob(dest.dir, { mediaType: m.mediaType, digest: m.digest, size: m.size }, m.bytes);
+        written++;
+        onEvent?.({ type: 'manifest', digest: m.digest, status: 'pushed' });
+      }
+    }
+    const docs = new Map<string, ManifestDoc>([[image.root.digest, image.root], ...image.manifests.map((m) => [m.digest, m] as const)]);
+    const tags = plan.tags.filter((t) => t.status !== 'unchanged').map((t) => {
+      const doc = docs.get(t.digest)!;
+      return { tag: t.tag, descriptor: { mediaType: doc.mediaType, digest: doc.digest, size: doc.size } };
+    });
+    if (tags.length) await tagLayout(dest.dir, tags);
+    for (const t of tags) onEvent?.({ type: 'tag', tag: t.tag, digest: t.descriptor.digest });
+    return {
+      destination: dest,
+      manifestsWritten: written,
+      manifestsPresent: plan.presentManifests,
+      blobs: counts,
+      ...(plan.tag ? { tag: plan.tag } : {}),
+      tags: plan.tags,
+      unchanged: written === 0 && tags.length === 0,
+    };
+  } finally {
+    await unlock();
+  }
 }

@@ -21,6 +21,8 @@ export const REF_NAME = 'org.opencontainers.image.ref.name';
 const LAYOUT_FILE = 'oci-layout';
 const INDEX_FILE = 'index.json';
 const LAYOUT_VERSION = '1.0.0';
+/** Held while a run writes the layout. */
+const LOCK_FILE = '.pause-build.lock';
 const INDEX_TYPES = INDEX_MEDIA_TYPES;
 const MANIFEST_TYPES = IMAGE_TYPES;
 
@@ -90,7 +92,7 @@ async function checkIsLayoutOrEmpty(dir: string): Promise<void> {
     }
     return;
   }
-  const entries = await readdir(dir).catch(() => [] as string[]);
+  const entries = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== LOCK_FILE);
   if (entries.length > 0) {
     throw new PauseBuildError(`${dir} is not empty and is not an OCI image layout`, { hint: 'choose a new or empty --output directory' });
   }
@@ -323,22 +325,31 @@ export async function readLayout(dir: string, tag: string, archOf: (platform: Oc
 // ---------------------------------------------------------------------------------------
 // A layout as a copy's destination (mirror … oci:DIR[:TAG])
 
-const LOCK_FILE = '.pause-build.lock';
-
 /**
  * Takes the layout's write lock (a file created exclusively), waiting up to `waitMs` for
  * another writer: two writers updating index.json at once would lose a tag.
  */
 export async function lockLayout(dir: string, waitMs = 30_000): Promise<() => Promise<void>> {
-  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  await mkdir(dir, { recursive: true });
   const file = path.join(dir, LOCK_FILE);
   const until = Date.now() + waitMs;
   for (;;) {
     try {
       const handle = await open(file, 'wx');
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return () => rm(file, { force: true });
+      const release = () => rm(file, { force: true });
+      try {
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        // The marker first: another run that looks meanwhile sees a layout, not a stray directory.
+        if ((await readOptional(path.join(dir, LAYOUT_FILE))) === undefined) {
+          await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
+        }
+        await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+      } catch (e) {
+        await release();
+        throw e;
+      }
+      return release;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       if (Date.now() > until) {

@@ -13,8 +13,9 @@ import { PauseBuildError } from './errors.ts';
 import { layoutReference } from './oci/layout.ts';
 import { parsePlatforms } from './oci/platform.ts';
 import type { OciPlatform } from './oci/types.ts';
-import type { Destination, DestinationResult, SourceImage } from './registry/copy.ts';
-import { destinationName } from './registry/copy.ts';
+import type { Destination, DestinationResult } from './registry/plan.ts';
+import { destinationName } from './registry/plan.ts';
+import type { SourceImage } from './registry/sources.ts';
 import { type Reference, formatReference, formatRepository, parseReference, pinnedReference, validateTag } from './registry/reference.ts';
 import { formatSize } from './github.ts';
 import { compareVersions, semverLib, sortTagsForDisplay, tryParseVersion } from './version.ts';
@@ -81,8 +82,13 @@ export function parseSource(text: string, baseDir = process.cwd()): SourceSpec {
   return { kind: 'layout', dir: path.resolve(baseDir, dir), ...(tag === undefined ? {} : { tag }) };
 }
 
-/** A registry repository, optionally with a tag; never a digest (the digest is the source's). */
-export function parseDestination(text: string): Destination {
+/** A registry repository, optionally with a tag; never a digest (the digest is the source's). Or `oci:DIR[:TAG]`, an OCI layout. */
+export function parseDestination(text: string, baseDir = process.cwd()): Destination {
+  if (text.trim().startsWith('oci:')) {
+    const spec = parseSource(text, baseDir);
+    if (spec.kind !== 'layout') throw new Error('unreachable');
+    return { kind: 'layout', dir: spec.dir, ...(spec.tag === undefined ? {} : { tag: spec.tag }) };
+  }
   const ref = parseReference(text);
   if (ref.digest !== undefined) {
     throw new PauseBuildError(`destination "${text.trim()}" names a digest`, { hint: 'give HOST/REPO or HOST/REPO:TAG; digests are kept as the source has them' });
@@ -160,7 +166,7 @@ export function parseEntry(entry: MirrorEntry): ParsedEntry {
     const selectors = entry.tags === undefined ? undefined : parseTagSelectors(entry.tags);
     const platforms = entry.platforms === undefined ? undefined : parsePlatforms(entry.platforms);
     if (entry.destinations.length === 0) throw new PauseBuildError('no destination given', { hint: 'name one or more destination repositories, e.g. registry.example/k8s/pause' });
-    const destinations = entry.destinations.map(parseDestination);
+    const destinations = entry.destinations.map((d) => parseDestination(d, entry.baseDir));
     const name = sourceName(source);
     if (selectors) {
       const hasTag = source.kind === 'registry' ? source.ref.tag !== undefined || source.ref.digest !== undefined : source.tag !== undefined;
@@ -277,11 +283,12 @@ export function errorLine(e: unknown): string {
 }
 
 export function destinationReport(d: Destination, digest: string, outcome: DestinationResult | { error: unknown }): DestinationReport {
-  const pinned = pinnedReference(d.repository, digest);
+  const layout = 'dir' in d;
+  const pinned = layout ? destinationName({ ...d, tag: undefined } as Destination, digest) : pinnedReference(d.repository, digest);
   const reference = d.tag === undefined ? pinned : destinationName(d);
   const base = {
     reference,
-    repository: formatRepository(d.repository),
+    repository: layout ? `oci:${d.dir}` : formatRepository(d.repository),
     ...(d.tag === undefined ? {} : { tag: d.tag }),
     pinned,
     containerd: containerdLine(reference),

@@ -140,6 +140,7 @@ describe('workflows', () => {
     assert.ok(file.entries.length > 0);
     for (const entry of file.entries) {
       for (const d of entry.destinations) {
+        assert.ok('repository' in d, 'the workflow mirrors to registries');
         const settings = file.registries[d.repository.registry];
         assert.equal(settings?.passwordEnv, 'REGISTRY_PASSWORD', `credentials for ${d.repository.registry}`);
         assert.equal(settings?.credential?.username, 'set-by-the-workflow');

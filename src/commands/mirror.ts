@@ -7,9 +7,8 @@ import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, 
 import { type RegistrySettings, loadMirrorFile } from '../mirror-file.ts';
 import type { Credential } from '../registry/auth.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
-import { CopySession } from '../registry/copy.ts';
-import { combinedFailure, copyTasks, disposeSpools, mirrorReport, newMirrorState, planTasks } from '../tasks/mirror.ts';
-import { runTasks } from '../tasks/run.ts';
+import { Engine } from '../registry/plan.ts';
+import { runMirror } from '../tasks/mirror.ts';
 import { collect, type Runtime } from './common.ts';
 import { type RegistryFlags, type RegistryIo, addRegistryOptions, resolveRegistryOptions } from './registry-options.ts';
 
@@ -67,7 +66,7 @@ async function gatherEntries(source: string | undefined, destinations: string[],
 export function mirrorClientOptions(base: RegistryClientOptions, entries: readonly ParsedEntry[], registries: Readonly<Record<string, RegistrySettings>>): RegistryClientOptions {
   const { explicit, ...credentials } = base.credentials ?? {};
   const byRegistry: Record<string, Credential> = {};
-  if (explicit) for (const e of entries) for (const d of e.destinations) byRegistry[d.repository.registry] = explicit;
+  if (explicit) for (const e of entries) for (const d of e.destinations) if ('repository' in d) byRegistry[d.repository.registry] = explicit;
   for (const [host, settings] of Object.entries(registries)) {
     if (!settings.credential) continue;
     maskSecret(settings.credential.password);
@@ -107,24 +106,15 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
       const { entries, registries } = await gatherEntries(source, destinations, flags);
       const options = mirrorClientOptions(await resolveRegistryOptions(flags, runtime, io), entries, registries);
       const client = new RegistryClient(options);
-      const session = new CopySession(client, { force: Boolean(flags.force), signal: runtime.signal });
-      const input = { client, session, entries, jobs, signal: runtime.signal };
+      const engine = new Engine(client, { force: Boolean(flags.force), signal: runtime.signal });
+      const input = { client, engine, entries, jobs, signal: runtime.signal };
       const out = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
-      const state = newMirrorState();
       try {
-        await runTasks(planTasks(input, state), out).catch((e: unknown) => {
-          if (!state.failures.includes(e)) state.failures.push(e);
+        await runMirror(input, out, Boolean(flags.dryRun), async (result) => {
+          process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+          await reportToActions(result);
         });
-        const unplanned = combinedFailure(state);
-        if (unplanned) throw unplanned;
-        if (!flags.dryRun) await runTasks(copyTasks(input, state), out);
-        const result = mirrorReport(state, Boolean(flags.dryRun));
-        process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
-        await reportToActions(result);
-        const failed = combinedFailure(state);
-        if (failed) throw failed;
       } finally {
-        await disposeSpools(state);
         await client.close();
       }
     });

@@ -8,12 +8,12 @@ import { PauseBuildError } from '../errors.ts';
 import { report } from '../github.ts';
 import { buildIndex } from '../oci/index.ts';
 import type { BuiltIndex } from '../oci/types.ts';
-import { platformFor, platformString } from '../platforms.ts';
+import { inTableOrder, platformFor, platformString } from '../platforms.ts';
 import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveRevision, resolveSourceDateEpoch, resolveVersion } from '../project.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { fetchImage } from '../registry/pull.ts';
 import { type PublishRecord, PublishRecords } from '../publish-record.ts';
-import type { PushResult } from '../registry/push.ts';
+import type { PushResult } from '../registry/publish.ts';
 import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
 import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
@@ -246,7 +246,7 @@ async function joinIndex(flags: IndexFlags, runtime: Runtime): Promise<void> {
           task: async (_ctx, task) => {
             const images = await Promise.all(digests.map((d) => fetchImage(client, target, d, { signal: runtime.signal, action: `index from ${formatRepository(target)}`, access: 'push' })));
             // The same annotations as a one-shot publish of this commit, so the digests agree.
-            built = buildIndex(images, { version: version.tag, revision, source: flags.sourceUrl, epoch });
+            built = buildIndex(inTableOrder(images), { version: version.tag, revision, source: flags.sourceUrl, epoch });
             task.title = `Index ${built.index.descriptor.digest} (${built.images.map((i) => platformString(platformFor(i.arch))).join(', ')})`;
           },
         },

@@ -6,7 +6,8 @@
  * shared with every other tool (cosign writes there too), so it is only ever merged.
  */
 import { PauseBuildError } from '../errors.ts';
-import { blobOf, descriptorJson, isDigest, jsonBlob } from './blob.ts';
+import { blobOf, descriptorJson, jsonBlob } from './blob.ts';
+import { isDigest } from './manifest.ts';
 import { type Blob, type Descriptor, MEDIA_TYPES } from './types.ts';
 
 export const EMPTY_MEDIA_TYPE = 'application/vnd.oci.empty.v1+json';

@@ -14,7 +14,7 @@ import { buildImageWith, layerTars } from '../oci/image.ts';
 import { buildIndex } from '../oci/index.ts';
 import { type LayoutWriteResult, layoutReference, writeLayout } from '../oci/layout.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
-import { type Platform, platformFor, platformString } from '../platforms.ts';
+import { type Platform, inTableOrder, platformFor, platformString } from '../platforms.ts';
 import { compileTasks, requireAllCompiled, toolchainTasks } from './bin.ts';
 import { type AttestOptions, type AttestState, attestTask, startComponents } from './attest.ts';
 import type { BuildOptions, BuildState } from './context.ts';
@@ -157,7 +157,7 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
       task: async (_ctx, task) => {
         await state.compressor?.close();
         state.built = buildIndex(
-          opts.platforms.map((p) => state.images.get(p.arch)!),
+          inTableOrder(opts.platforms.map((p) => state.images.get(p.arch)!)),
           { version: opts.version.tag, revision: opts.revision, source: opts.sourceUrl, epoch: opts.epoch },
         );
         task.title = `Index ${state.built.index.descriptor.digest}`;

@@ -16,15 +16,16 @@ import {
   checkOverlaps, copyReport, copySummary, destinationReport, destinationSummary, errorLine, expandEntry, rewrittenLine, sourceName,
 } from '../mirror.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import {
-  type CopySession, type DestinationPlan, type DestinationResult, type SourceImage,
-  destinationName, layoutSource, planSummary, registrySource, resolveImage,
-} from '../registry/copy.ts';
+import { type DestinationPlan, type DestinationResult, type Engine, destinationName, planSummary } from '../registry/plan.ts';
+import { type SourceImage, layoutSource, registrySource, resolveImage } from '../registry/sources.ts';
+import { write } from '../registry/write.ts';
 import { Spool } from '../registry/spool.ts';
+import { type OutputOptions, runTasks } from './run.ts';
 
 export interface MirrorInput {
   readonly client: RegistryClient;
-  readonly session: CopySession;
+  /** The one engine of the run: what it has asked and written is shared by every copy. */
+  readonly engine: Engine;
   readonly entries: readonly ParsedEntry[];
   /** Copies at once. */
   readonly jobs: number;
@@ -120,14 +121,14 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
     title: sourceName(copy.job.source),
     task: async (_ctx, task) => {
       const { job } = copy;
-      const source = job.source.kind === 'registry' ? registrySource(input.client, job.source.ref) : layoutSource(job.source.dir, job.source.tag!);
+      const source = job.source.kind === 'registry' ? registrySource(input.client, job.source.ref, input.engine.sourceMemo) : layoutSource(job.source.dir, job.source.tag!);
       const image = await recording(state, () => resolveImage(source, { ...(job.platforms ? { platforms: job.platforms } : {}), spool: copy.spool, ...(input.signal ? { signal: input.signal } : {}) })).catch((e: unknown) => {
         copy.error = e;
         throw e;
       });
       copy.image = image;
       task.title = imageTitle(image);
-      const settled = await Promise.allSettled(job.destinations.map((d) => input.session.plan(image, d)));
+      const settled = await Promise.allSettled(job.destinations.map((d) => input.engine.plan(image, d)));
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
           copy.plans[i] = s.value;
@@ -180,7 +181,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
         }
         let done = 0;
         let moved = 0;
-        const result = await input.session.copy(image, plan, copy.spool, (e) => {
+        const result = await write(input.engine, image, plan, copy.spool, (e) => {
           if (e.type !== 'blob') return;
           done++;
           if (e.status === 'uploaded') moved += e.descriptor.size;
@@ -224,4 +225,28 @@ export function combinedFailure(state: MirrorState): unknown {
 /** Removes every spool's temp files. */
 export async function disposeSpools(state: MirrorState): Promise<void> {
   await settleAll(state.copies.map((c) => c.spool.dispose()));
+}
+
+/**
+ * A whole mirror run, as the command runs it: the reading list (a dry run stops after it),
+ * then the writing list; the report of what happened. Throws the first failure (saying how
+ * many more there were) after the report is made, via `onReport`; spools are removed.
+ */
+export async function runMirror(input: MirrorInput, out: OutputOptions, dryRun: boolean, onReport?: (report: MirrorReport) => Promise<void>): Promise<MirrorReport> {
+  const state = newMirrorState();
+  try {
+    await runTasks(planTasks(input, state), out).catch((e: unknown) => {
+      if (!state.failures.includes(e)) state.failures.push(e);
+    });
+    const unplanned = combinedFailure(state);
+    if (unplanned) throw unplanned;
+    if (!dryRun) await runTasks(copyTasks(input, state), out);
+    const result = mirrorReport(state, dryRun);
+    await onReport?.(result);
+    const failed = combinedFailure(state);
+    if (failed) throw failed;
+    return result;
+  } finally {
+    await disposeSpools(state);
+  }
 }

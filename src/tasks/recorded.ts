@@ -14,7 +14,7 @@ import { layerFormat } from '../oci/compress.ts';
 import { packageVersion } from '../project.ts';
 import { type PublishInputs, type PublishRecord, type PublishRecords, publishKey, toolFingerprint } from '../publish-record.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { perArchTag } from '../registry/push.ts';
+import { perArchTag } from '../registry/publish.ts';
 import { type Repository, formatRepository } from '../registry/reference.ts';
 import type { ImageOptions, ImageState } from './image.ts';
 

@@ -33,6 +33,8 @@ export interface PublishInputs {
   readonly perArchTags: boolean;
   /** host/repository */
   readonly target: string;
+  /** What is attached: SBOM and provenance (documents), signed by the key with this hint. */
+  readonly attestations?: { readonly documents: boolean; readonly signer?: string };
 }
 
 export function publishKey(inputs: PublishInputs): string {

@@ -431,3 +431,35 @@ export async function tagLayout(dir: string, tags: readonly { tag: string; descr
   const next = { ...top, schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [...others, ...added] };
   await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson(next));
 }
+
+/**
+ * Adds untagged entries (referrers: signatures, SBOMs) to index.json, each once, under the
+ * layout's lock; tagged entries are left as they are.
+ */
+export async function addLayoutEntries(dir: string, entries: readonly Record<string, unknown>[]): Promise<number> {
+  const unlock = await lockLayout(dir);
+  try {
+    const top = await readIndexForUpdate(dir);
+    const manifests = [...((top.manifests as unknown[] | undefined) ?? [])];
+    const listed = new Set(manifests.flatMap((m) => (isRecord(m) && !(isRecord(m.annotations) && typeof m.annotations[REF_NAME] === 'string') ? [m.digest as string] : [])));
+    const added = entries.filter((e) => !listed.has(e.digest as string) && listed.add(e.digest as string));
+    if (added.length === 0) return 0;
+    await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson({ ...top, schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [...manifests, ...added] }));
+    return added.length;
+  } finally {
+    await unlock();
+  }
+}
+
+/** The entries of index.json that carry no tag (referrers kept beside the images). */
+export async function layoutUntagged(dir: string): Promise<{ descriptor: Descriptor; entry: Record<string, unknown> }[]> {
+  const top = await readLayoutIndex(dir);
+  return (top.manifests as unknown[]).flatMap((m, i) => {
+    if (!isRecord(m) || (isRecord(m.annotations) && typeof m.annotations[REF_NAME] === 'string')) return [];
+    try {
+      return [{ descriptor: parseDescriptor(m, `${INDEX_FILE} entry ${i}`), entry: m }];
+    } catch {
+      return [];
+    }
+  });
+}

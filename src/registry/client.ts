@@ -658,6 +658,26 @@ export class RegistryClient {
   }
 
   // ---------------------------------------------------------------------------------------
+  // Referrers
+
+  /**
+   * The OCI 1.1 referrers list of a manifest (an image index of descriptors), or undefined
+   * when the registry has no referrers API (404, 400 or 405: distribution 2.8, GHCR, Docker Hub).
+   */
+  async getReferrers(repo: Repository, digest: string, opts: CallOptions = {}): Promise<Uint8Array | undefined> {
+    const session = this.session(repo.registry);
+    const res = await this.send({
+      session, method: 'GET', url: this.repoUrl(repo, `referrers/${digest}`), headers: { Accept: 'application/vnd.oci.image.index.v1+json' }, scopes: this.scopes(repo, opts.access),
+      ok: [200, 400, 404, 405], what: `referrers of ${shortDigest(digest)}`, action: this.action(repo, opts, 'read'), signal: opts.signal, retry: true, buffer: true,
+      read: { maxBytes: MANIFEST_LIMIT, what: 'the 4 MiB limit for a referrers list', hint: 'the registry lists too many referrers' },
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) return undefined;
+    // A registry that answers 200 with something else (an HTML page) has no referrers API either.
+    return (res.headers.get('content-type') ?? '').includes('application/vnd.oci.image.index.v1+json') ? bytes : undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------
   // Tags
 
   /** Every tag of the repository, following Link pagination; [] when the repository is unknown. */

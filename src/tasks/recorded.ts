@@ -85,6 +85,7 @@ export async function publishInputs(input: Omit<RecordedInput, 'records' | 'clie
     tags: input.tags,
     perArchTags: input.perArchTags,
     target: formatRepository(input.target),
+    ...(opts.attestations || opts.signingKey ? { attestations: { documents: opts.attestations, ...(opts.signingKey ? { signer: opts.signingKey.hint } : {}) } } : {}),
   };
 }
 

@@ -244,6 +244,8 @@ export interface DestinationReport {
   /** kubelet flag. */
   readonly kubelet: string;
   readonly error?: string;
+  /** Referrers and legacy signature tags written with the image. */
+  readonly referrers?: { readonly written: number; readonly present: number; readonly fallbackTags: number; readonly api?: boolean; readonly refused: readonly string[] };
 }
 
 export interface CopyReport {
@@ -260,6 +262,8 @@ export interface CopyReport {
   readonly foreignLayers?: number;
   readonly destinations: readonly DestinationReport[];
   readonly error?: string;
+  /** What is attached to the image and carried with it (signatures, SBOMs, provenance, legacy tags). */
+  readonly referrers?: { readonly count: number; readonly types: Readonly<Record<string, number>>; readonly leftBehind?: number; readonly note?: string };
 }
 
 export interface MirrorReport {
@@ -358,6 +362,11 @@ export function formatReport(report: MirrorReport): string {
     lines.push(`${c.source}  ${c.sourceDigest}  ${copySummary(c)}`);
     const rewritten = rewrittenLine(c);
     if (rewritten) lines.push(`  ${rewritten}`);
+    if (c.referrers) {
+      const kinds = Object.entries(c.referrers.types).map(([t, n]) => `${n} ${t}`).join(', ');
+      lines.push(`  ${report.dryRun ? 'would carry' : 'carries'} ${c.referrers.count} referrer${c.referrers.count === 1 ? '' : 's'}${kinds ? ` (${kinds})` : ''}`);
+      if (c.referrers.note) lines.push(`  note: ${c.referrers.note}`);
+    }
     for (const d of c.destinations) {
       lines.push(`  → ${d.reference}  ${destinationSummary(d, report.dryRun)}`);
       if (d.error || report.dryRun) continue;

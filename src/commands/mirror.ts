@@ -1,6 +1,7 @@
 /** mirror: copy images, digests preserved, from a registry or OCI layout into other registries. */
 import path from 'node:path';
 import type { Command } from 'commander';
+import { loadVerifyKey } from '../attest/keys.ts';
 import { PauseBuildError } from '../errors.ts';
 import { maskSecret, report } from '../github.ts';
 import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, parseEntry } from '../mirror.ts';
@@ -21,6 +22,10 @@ interface MirrorFlags extends RegistryFlags {
   jobs: string;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-referrers. */
+  referrers?: boolean;
+  requireReferrers?: boolean;
+  verifyKey?: string[];
 }
 
 const MAX_JOBS = 32;
@@ -100,18 +105,25 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
     .option('--jobs <n>', 'images copied at once', '4')
     .option('--json', 'print the result as JSON on stdout')
     .option('-q, --quiet', 'no progress lines')
+    .option('--no-referrers', 'copy the images alone: no signatures, SBOMs, provenance or cosign .sig/.att/.sbom tags')
+    .option('--require-referrers', 'fail when a destination refuses a referrer (default: warn)')
+    .option('--verify-key <file>', 'refuse an image whose index has no valid signature by this key (cosign.pub); repeatable', collect)
     .addHelpText('after', EXAMPLES)
     .action(async (source: string | undefined, destinations: string[], flags: MirrorFlags) => {
       const jobs = parseJobs(flags.jobs);
+      if (flags.referrers === false && flags.requireReferrers) throw new PauseBuildError('--no-referrers and --require-referrers contradict each other', { hint: 'keep one of them' });
+      // Keys are read before anything else is: a bad key file costs nothing.
+      const verifyKeys = await Promise.all((flags.verifyKey ?? []).map((f) => loadVerifyKey(path.resolve(f))));
       const { entries, registries } = await gatherEntries(source, destinations, flags);
       const options = mirrorClientOptions(await resolveRegistryOptions(flags, runtime, io), entries, registries);
       const client = new RegistryClient(options);
       const engine = new Engine(client, { force: Boolean(flags.force), signal: runtime.signal });
-      const input = { client, engine, entries, jobs, signal: runtime.signal };
+      const input = { client, engine, entries, jobs, signal: runtime.signal, referrers: flags.referrers !== false, requireReferrers: Boolean(flags.requireReferrers), verifyKeys };
       const out = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
       try {
         await runMirror(input, out, Boolean(flags.dryRun), async (result) => {
           process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+          if (!flags.quiet) for (const c of result.copies) for (const d of c.destinations) for (const w of d.referrers?.refused ?? []) process.stderr.write(`warning: ${w}\n`);
           await reportToActions(result);
         });
       } finally {

@@ -19,6 +19,8 @@ import type { RegistryClient } from '../registry/client.ts';
 import { type DestinationPlan, type DestinationResult, type Engine, destinationName, planSummary } from '../registry/plan.ts';
 import { type SourceImage, layoutSource, registrySource, resolveImage } from '../registry/sources.ts';
 import { write } from '../registry/write.ts';
+import { type AttachResult, type Attached, attach, discoverInLayout, discoverInRegistry } from '../registry/referrers.ts';
+import { type VerifyKey, checkSignatures } from '../attest/verify.ts';
 import { Spool } from '../registry/spool.ts';
 import { type OutputOptions, runTasks } from './run.ts';
 
@@ -33,6 +35,12 @@ export interface MirrorInput {
   /** Spool settings (tests). */
   readonly memoryLimit?: number;
   readonly tmpdir?: string;
+  /** Carry referrers and cosign's legacy tags (default true). */
+  readonly referrers?: boolean;
+  /** A destination refusing an artifact fails instead of warning. */
+  readonly requireReferrers?: boolean;
+  /** Refuse a source whose index carries no valid signature by one of these. */
+  readonly verifyKeys?: readonly VerifyKey[];
 }
 
 export interface PlannedCopy {
@@ -43,6 +51,12 @@ export interface PlannedCopy {
   plans: (DestinationPlan | undefined)[];
   results: (DestinationResult | { error: unknown } | undefined)[];
   error?: unknown;
+  /** What is attached to the image and goes with it. */
+  attached?: Attached[];
+  /** Attached to the source index only, left behind because the index was rewritten. */
+  leftBehind?: number;
+  attachResults?: (AttachResult | undefined)[];
+  warnings?: string[];
 }
 
 export interface MirrorState {
@@ -128,6 +142,10 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
       });
       copy.image = image;
       task.title = imageTitle(image);
+      await recording(state, () => carried(input, copy, image)).catch((e: unknown) => {
+        copy.error = e;
+        throw e;
+      });
       const settled = await Promise.allSettled(job.destinations.map((d) => input.engine.plan(image, d)));
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
@@ -152,7 +170,7 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
 /** The writing list: each copy to each destination that lacks something. */
 export function copyTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
   // Copies with nothing to write keep their plans as their results (see mirrorReport).
-  const todo = state.copies.filter((c) => c.image && c.plans.some((p) => p && !planSummary(p).unchanged));
+  const todo = state.copies.filter((c) => c.image && (c.plans.some((p) => p && !planSummary(p).unchanged) || (c.attached?.length && c.plans.some(Boolean))));
   return [
     {
       title: todo.length ? `Copying ${todo.length} image${todo.length === 1 ? '' : 's'}` : 'Every destination is up to date',
@@ -177,6 +195,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
       task: (_ctx, task) => recording(state, async () => {
         if (planSummary(plan).unchanged) {
           task.title = `${label}: already there`;
+          await attachTo(input, copy, i, task);
           return;
         }
         let done = 0;
@@ -192,6 +211,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
         });
         copy.results[i] = result;
         task.title = `${label}: ${destinationSummary(destinationReport(d, image.root.digest, result), false)}`;
+        await attachTo(input, copy, i, task);
       }).finally(finished),
     };
   };
@@ -201,15 +221,67 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
   };
 }
 
+/**
+ * Finds what is attached to the image at its source (referrers of the index, unless it
+ * was rewritten, and of each child, recursively; legacy cosign tags), and checks the
+ * index's signatures when keys are given: a refusal stops this copy before anything is written.
+ */
+async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage): Promise<void> {
+  const wanted = input.referrers !== false || (input.verifyKeys?.length ?? 0) > 0;
+  if (!wanted) return;
+  const children = image.manifests.map((m) => m.digest);
+  const roots = image.rewritten ? children : [image.root.digest, ...children];
+  const src = copy.job.source;
+  const discover = (r: readonly string[]) => (src.kind === 'registry'
+    ? discoverInRegistry(input.client, { registry: src.ref.registry, repository: src.ref.repository }, r, { legacy: true, ...(input.signal ? { signal: input.signal } : {}) })
+    : discoverInLayout(src.dir, r));
+  if (input.verifyKeys?.length) {
+    const onIndex = await discover([image.sourceDigest]);
+    await checkSignatures(image.source.name, image.sourceDigest, onIndex, input.verifyKeys, input.signal);
+  }
+  if (input.referrers === false) return;
+  copy.attached = await discover(roots);
+  if (image.rewritten) copy.leftBehind = (await discover([image.sourceDigest])).filter((a) => a.subject === image.sourceDigest).length;
+}
+
+async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }): Promise<void> {
+  if (!copy.attached?.length) return;
+  const result = await attach(input.engine, copy.spool, copy.job.destinations[i]!, copy.attached, { require: Boolean(input.requireReferrers) }).catch((e: unknown) => {
+    copy.results[i] = { error: e };
+    throw e;
+  });
+  (copy.attachResults ??= [])[i] = result;
+  (copy.warnings ??= []).push(...result.refused);
+  task.title = `${task.title}; referrers ${result.written} new, ${result.present} there${result.refused.length ? `, ${result.refused.length} refused` : ''}`;
+}
+
+/** What is carried with a copy, for the report. */
+function referrersReport(c: PlannedCopy): Record<string, unknown> {
+  if (!c.attached && c.leftBehind === undefined) return {};
+  const types: Record<string, number> = {};
+  for (const a of c.attached ?? []) {
+    const kind = a.tag ? `tag ${a.tag.slice(a.tag.lastIndexOf('.'))}` : a.artifactType ?? 'unknown';
+    types[kind] = (types[kind] ?? 0) + 1;
+  }
+  return {
+    referrers: {
+      count: c.attached?.length ?? 0,
+      types,
+      ...(c.leftBehind ? { leftBehind: c.leftBehind, note: `the rewritten index has a new digest: ${c.leftBehind} signature${c.leftBehind === 1 ? '' : 's'} or attestation${c.leftBehind === 1 ? '' : 's'} of the source index cannot apply to it and were not copied` } : {}),
+    },
+  };
+}
+
 /** What happened (or, in a dry run, would), per copy and destination. */
 export function mirrorReport(state: MirrorState, dryRun: boolean): MirrorReport {
   const copies: CopyReport[] = state.copies.map((c) => {
     if (!c.image) return { source: sourceName(c.job.source), destinations: [], ...(c.error ? { error: errorLine(c.error) } : {}) };
     const digest = c.image.root.digest;
-    return copyReport(c.image, c.job.destinations.map((d, i) => {
+    return { ...copyReport(c.image, c.job.destinations.map((d, i) => {
       const outcome = c.results[i] ?? (c.plans[i] ? planSummary(c.plans[i]!) : { error: new Error('not planned') });
-      return destinationReport(d, digest, outcome);
-    }));
+      const a = c.attachResults?.[i];
+      return { ...destinationReport(d, digest, outcome), ...(a ? { referrers: { written: a.written, present: a.present, fallbackTags: a.fallbackTags, ...(a.api === undefined ? {} : { api: a.api }), refused: a.refused } } : {}) };
+    })), ...referrersReport(c) };
   });
   return { dryRun, copies };
 }

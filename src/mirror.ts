@@ -35,6 +35,8 @@ export interface MirrorEntry {
   readonly destinations: readonly string[];
   /** Directory that a relative `oci:` path is relative to. Default: the current one. */
   readonly baseDir?: string;
+  /** Public key files: the source index must carry a valid signature by one of them. */
+  readonly verifyKeys?: readonly string[];
 }
 
 export type TagSelector = { readonly range: string } | { readonly tag: string };
@@ -46,6 +48,8 @@ export interface ParsedEntry {
   readonly selectors?: readonly TagSelector[];
   readonly platforms?: readonly OciPlatform[];
   readonly destinations: readonly Destination[];
+  /** Absolute paths of the entry's verify keys. */
+  readonly verifyKeys?: readonly string[];
 }
 
 /** One source image to its destinations. */
@@ -55,6 +59,7 @@ export interface MirrorJob {
   readonly platforms?: readonly OciPlatform[];
   /** Tags resolved: the destination's own, else the source's, else none (by digest). */
   readonly destinations: readonly Destination[];
+  readonly verifyKeys?: readonly string[];
 }
 
 const RANGE_HINT = 'e.g. ">=3.9", "3.x", ">=3.9 <4", or tags by name: 3.9,3.10,latest';
@@ -184,6 +189,7 @@ export function parseEntry(entry: MirrorEntry): ParsedEntry {
       ...(selectors ? { selectors } : {}),
       ...(platforms ? { platforms } : {}),
       destinations,
+      ...(entry.verifyKeys?.length ? { verifyKeys: entry.verifyKeys.map((k) => path.resolve(entry.baseDir ?? process.cwd(), k)) } : {}),
     };
   });
   return parsed!;
@@ -191,7 +197,7 @@ export function parseEntry(entry: MirrorEntry): ParsedEntry {
 
 /** An entry's copies: one per selected tag (listed by `listTags`), or the one it names. */
 export async function expandEntry(entry: ParsedEntry, listTags: (source: SourceSpec) => Promise<string[]>): Promise<MirrorJob[]> {
-  const base = { ...(entry.label ? { label: entry.label } : {}), ...(entry.platforms ? { platforms: entry.platforms } : {}) };
+  const base = { ...(entry.label ? { label: entry.label } : {}), ...(entry.platforms ? { platforms: entry.platforms } : {}), ...(entry.verifyKeys ? { verifyKeys: entry.verifyKeys } : {}) };
   if (!entry.selectors) {
     const tag = sourceTag(entry.source);
     const destinations = entry.destinations.map((d) => (d.tag !== undefined || tag === undefined ? d : { ...d, tag }));

@@ -118,7 +118,9 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
       const options = mirrorClientOptions(await resolveRegistryOptions(flags, runtime, io), entries, registries);
       const client = new RegistryClient(options);
       const engine = new Engine(client, { force: Boolean(flags.force), signal: runtime.signal });
-      const input = { client, engine, entries, jobs, signal: runtime.signal, referrers: flags.referrers !== false, requireReferrers: Boolean(flags.requireReferrers), verifyKeys };
+      const entryKeys = [...new Set(entries.flatMap((e) => e.verifyKeys ?? []))];
+      const keyFiles = new Map(await Promise.all(entryKeys.map(async (f) => [f, await loadVerifyKey(f)] as const)));
+      const input = { client, engine, entries, jobs, signal: runtime.signal, referrers: flags.referrers !== false, requireReferrers: Boolean(flags.requireReferrers), verifyKeys, keyFiles };
       const out = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
       try {
         await runMirror(input, out, Boolean(flags.dryRun), async (result) => {

@@ -41,6 +41,8 @@ export interface MirrorInput {
   readonly requireReferrers?: boolean;
   /** Refuse a source whose index carries no valid signature by one of these. */
   readonly verifyKeys?: readonly VerifyKey[];
+  /** The keys of mirror-file entries (verifyKeys), loaded, by absolute path. */
+  readonly keyFiles?: ReadonlyMap<string, VerifyKey>;
 }
 
 export interface PlannedCopy {
@@ -227,7 +229,8 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
  * index's signatures when keys are given: a refusal stops this copy before anything is written.
  */
 async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage): Promise<void> {
-  const wanted = input.referrers !== false || (input.verifyKeys?.length ?? 0) > 0;
+  const keys = [...(input.verifyKeys ?? []), ...(copy.job.verifyKeys ?? []).map((f) => input.keyFiles?.get(f)).filter((k): k is VerifyKey => k !== undefined)];
+  const wanted = input.referrers !== false || keys.length > 0;
   if (!wanted) return;
   const children = image.manifests.map((m) => m.digest);
   const roots = image.rewritten ? children : [image.root.digest, ...children];
@@ -235,9 +238,9 @@ async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage
   const discover = (r: readonly string[]) => (src.kind === 'registry'
     ? discoverInRegistry(input.client, { registry: src.ref.registry, repository: src.ref.repository }, r, { legacy: true, ...(input.signal ? { signal: input.signal } : {}) })
     : discoverInLayout(src.dir, r));
-  if (input.verifyKeys?.length) {
+  if (keys.length) {
     const onIndex = await discover([image.sourceDigest]);
-    await checkSignatures(image.source.name, image.sourceDigest, onIndex, input.verifyKeys, input.signal);
+    await checkSignatures(image.source.name, image.sourceDigest, onIndex, keys, input.signal);
   }
   if (input.referrers === false) return;
   copy.attached = await discover(roots);

@@ -251,6 +251,32 @@ describe('--verify-key', () => {
     assert.deepEqual(await tags('refused/pause'), []);
   });
 
+  it('per entry of a mirror file: an entry whose key does not match stops the run before anything is written', async () => {
+    const file = path.join(dir, 'keys', 'mirror.yaml');
+    await writeFile(file, [
+      'mirrors:',
+      `  - source: ${reg.host}/trust/pause:3.10`,
+      `    destinations: [${reg.host}/file-ok/pause]`,
+      '    verifyKeys: cosign.pub',
+      `  - source: ${reg.host}/trust/pause:3.10`,
+      `    destinations: [${reg.host}/file-refused/pause]`,
+      '    verifyKeys: [other/cosign.pub]',
+      'registries:',
+      `  ${reg.host}: { insecure: true }`,
+      '',
+    ].join('\n'));
+    const r = await runCli(['mirror', '--file', file]);
+    assertOneLineError(r, /refusing to mirror .*trust\/pause:3\.10 .*none valid for .*other\/cosign\.pub/);
+    assert.deepEqual(await tags('file-refused/pause'), []);
+    assert.deepEqual(await tags('file-ok/pause'), []);
+    // With the right key alone, the same file copies.
+    await writeFile(file, (await readFile(file, 'utf8')).replace('[other/cosign.pub]', 'cosign.pub'));
+    const ok = await runCli(['mirror', '--file', file]);
+    assert.equal(ok.exitCode, 0, ok.stderr);
+    assert.ok((await tags('file-ok/pause')).includes('3.10'));
+    assert.ok((await tags('file-refused/pause')).includes('3.10'));
+  });
+
   it('a tampered signature: refused, nothing written', async () => {
     // The published image copied with its image only, then given a bundle whose signature was altered.
     const m = await runCli(['mirror', `${reg.host}/trust/pause:3.10`, `${reg.host}/tampered/pause:3.10`, '--insecure-registry', reg.host, '--no-referrers']);

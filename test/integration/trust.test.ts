@@ -18,6 +18,7 @@ import { RegistryClient } from '../../src/registry/client.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { type CliResult, runCli } from '../support/cli.ts';
 import { actionsStep } from '../support/actions.ts';
+import { ensureBuilder } from '../support/engines.ts';
 import { type TestProxy, type TestRegistry, startProxy, startRegistry } from '../support/registry.ts';
 import { unstableTool } from '../support/tools.ts';
 
@@ -129,6 +130,27 @@ describe('publish --sign-key', () => {
     assert.ok(sbom.packages.some((p: { comment?: string }) => p.comment === `aarch64-linux-gnu-gcc ${gcc}`));
     const bin = await readFile(path.join(dir, 'bin', 'pause-linux-arm64'));
     assert.equal(sbom.packages.find((p: { SPDXID: string }) => p.SPDXID === 'SPDXRef-Package-pause').checksums[0].checksumValue, createHash('sha256').update(bin).digest('hex'));
+  });
+
+  it('in the builder image, the SBOM has the builder\'s libc and the provenance the builder image', async () => {
+    const image = await ensureBuilder('podman');
+    const out = path.join(dir, 'oci-podman');
+    const r = await runCli(['image', '--version', '3.10', '--revision', 'trust', '--engine', 'podman', '--arch', 'arm', '--no-emulation', '--bin-dir', path.join(dir, 'podman', 'bin'), '--output', out, '--json'], { env });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const libc = (await execa('podman', ['run', '--rm', '--network', 'none', '--entrypoint', 'dpkg-query', image, '-W', '-f=${Version}', 'libc6-dev-armhf-cross'])).stdout;
+    assert.match(libc, /^\d/);
+    assert.ok(JSON.parse(r.stdout).images[0].sbom.includes(`libc6-dev-armhf-cross ${libc} (LIBRARY)`), r.stdout);
+    // The provenance in the layout names the builder image by its id.
+    const indexJson = JSON.parse(await readFile(path.join(out, 'index.json'), 'utf8'));
+    const blob = async (d: string) => readFile(path.join(out, 'blobs', 'sha256', d.slice(7)));
+    const provenances = indexJson.manifests.filter((m: { artifactType?: string }) => m.artifactType === 'application/vnd.in-toto+json');
+    assert.equal(provenances.length, 2);
+    const manifest = JSON.parse((await blob(provenances[0].digest)).toString());
+    const statement = JSON.parse((await blob(manifest.layers[0].digest)).toString());
+    const id = (await execa('podman', ['image', 'inspect', '--format', '{{.Id}}', image])).stdout.replace(/^sha256:/, '');
+    const builder = statement.predicate.buildDefinition.resolvedDependencies.find((d: { name?: string }) => d.name === 'builder');
+    assert.equal(builder.digest.sha256, id);
+    assert.equal(builder.uri, `oci://${image}`);
   });
 
   it('oras discover lists the referrers through the fallback tag', async () => {

@@ -81,8 +81,8 @@ function registryDigestSource(client: RegistryClient, repo: Repository, d: Descr
   };
 }
 
-async function optionalManifest(client: RegistryClient, repo: Repository, tag: string, signal?: AbortSignal) {
-  const call = { signal, action: `read ${formatRepository(repo)}` };
+async function optionalManifest(client: RegistryClient, repo: Repository, tag: string, signal?: AbortSignal, action = `pull from ${formatRepository(repo)}`) {
+  const call = { signal, action };
   const head = await client.headManifest(repo, tag, call);
   if (!head) return undefined;
   return client.getManifest(repo, tag, call);
@@ -90,7 +90,7 @@ async function optionalManifest(client: RegistryClient, repo: Repository, tag: s
 
 /** The referrers of `digest` in a registry: through the API when it has one, else the fallback tag. */
 export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal): Promise<Record<string, unknown>[]> {
-  const call = { signal, action: `read ${formatRepository(repo)}` };
+  const call = { signal, action: `pull from ${formatRepository(repo)}` };
   const api = await client.getReferrers(repo, digest, call);
   if (api) return referrerEntries(api, `the referrers of ${digest} in ${formatRepository(repo)}`);
   const tagged = await optionalManifest(client, repo, fallbackTag(digest), signal);
@@ -120,7 +120,7 @@ export async function discoverInRegistry(client: RegistryClient, repo: Repositor
     for (const subject of roots) {
       for (const suffix of LEGACY_SUFFIXES) {
         const tag = `${fallbackTag(subject)}${suffix}`;
-        const head = await client.headManifest(repo, tag, { signal: opts.signal, action: `read ${formatRepository(repo)}` });
+        const head = await client.headManifest(repo, tag, { signal: opts.signal, action: `pull from ${formatRepository(repo)}` });
         if (!head) continue;
         found.push({ subject, digest: head.digest, tag, source: registryDigestSource(client, repo, { mediaType: head.mediaType, digest: head.digest, size: head.size }, tag, opts.signal) });
       }
@@ -255,7 +255,7 @@ export async function attach(engine: Engine, spool: Spool, dest: Destination, at
     if (!api) {
       for (const subject of subjects) {
         const tag = fallbackTag(subject);
-        const existing = await optionalManifest(engine.client, repo, tag, engine.opts.signal);
+        const existing = await optionalManifest(engine.client, repo, tag, engine.opts.signal, call.action);
         const { index, changed } = mergeFallbackIndex(existing?.bytes, withEntries.filter((a) => a.subject === subject).map((a) => a.entry!));
         if (!changed) continue;
         fallbackTags++;

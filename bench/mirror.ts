@@ -19,8 +19,8 @@ import { platformFor } from '../src/platforms.ts';
 import { Listr } from 'listr2';
 import { parseEntry } from '../src/mirror.ts';
 import { RegistryClient } from '../src/registry/client.ts';
-import { CopySession } from '../src/registry/copy.ts';
-import { pushIndex } from '../src/registry/push.ts';
+import { Engine } from '../src/registry/plan.ts';
+import { publishIndex } from '../src/registry/publish.ts';
 import { copyTasks, disposeSpools, newMirrorState, planTasks } from '../src/tasks/mirror.ts';
 import { startRegistry } from '../test/support/registry.ts';
 
@@ -60,7 +60,7 @@ async function timed(cmd: string, args: string[]): Promise<number> {
 const src = await startRegistry();
 const dst = await startRegistry();
 try {
-  await pushIndex(new RegistryClient({ insecure: [src.host] }), { registry: src.host, repository: 'pause' }, index(), { tags: ['3.10'] });
+  await publishIndex(new RegistryClient({ insecure: [src.host] }), { registry: src.host, repository: 'pause' }, index(), { tags: ['3.10'] });
   const built = path.join(ROOT, 'dist', 'cli.js');
   const pauseBuild = existsSync(built) ? [process.execPath, built] : [process.execPath, '--import', 'tsx', path.join(ROOT, 'src', 'cli.ts')];
   const tools: Record<string, (repo: string) => [string, string[]]> = {
@@ -82,7 +82,7 @@ try {
   const inProcess = async (repo: string): Promise<number> => {
     const started = process.hrtime.bigint();
     const client = new RegistryClient({ insecure: [src.host, dst.host] });
-    const input = { client, session: new CopySession(client), entries: [parseEntry({ source: `${src.host}/pause:3.10`, destinations: [`${dst.host}/${repo}`] })], jobs: 4 };
+    const input = { client, engine: new Engine(client), entries: [parseEntry({ source: `${src.host}/pause:3.10`, destinations: [`${dst.host}/${repo}`] })], jobs: 4 };
     const state = newMirrorState();
     await new Listr(planTasks(input, state), { renderer: 'silent' }).run();
     await new Listr(copyTasks(input, state), { renderer: 'silent' }).run();

@@ -9,6 +9,7 @@
  *       platforms: [linux/amd64]       # optional: copy only these (the index is rewritten)
  *       destinations:                  # one or more repositories (HOST/REPO[:TAG])
  *         - registry.example/k8s/pause
+ *       verifyKeys: [release.pub]      # optional: the index must be signed by one of these
  *   registries:                        # optional, per host[:port]
  *     registry.example:
  *       username: robot                # or usernameEnv: NAME
@@ -40,7 +41,7 @@ export interface MirrorFile {
   readonly registries: Readonly<Record<string, RegistrySettings>>;
 }
 
-const ENTRY_KEYS = ['source', 'tags', 'platforms', 'destinations'];
+const ENTRY_KEYS = ['source', 'tags', 'platforms', 'destinations', 'verifyKeys'];
 const REGISTRY_KEYS = ['username', 'usernameEnv', 'passwordEnv', 'insecure'];
 const SECRET_KEYS = /^(password|pass|passwd|token|secret|auth|identitytoken|registrytoken)$/i;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -99,7 +100,10 @@ function entryOf(raw: unknown, i: number, file: string, baseDir: string): Parsed
   if (raw.tags !== undefined && (!tags || tags.length === 0)) throw new PauseBuildError(`${where}: "tags" must be a string or a list of strings`, { hint: 'e.g. tags: ">=3.9" or tags: ["3.10", latest]' });
   const platforms = raw.platforms === undefined ? undefined : stringList(raw.platforms);
   if (raw.platforms !== undefined && (!platforms || platforms.length === 0)) throw new PauseBuildError(`${where}: "platforms" must be a string or a list of strings`, { hint: 'e.g. platforms: [linux/amd64, linux/arm64]' });
+  const verifyKeys = raw.verifyKeys === undefined ? undefined : stringList(raw.verifyKeys);
+  if (raw.verifyKeys !== undefined && (!verifyKeys || verifyKeys.length === 0)) throw new PauseBuildError(`${where}: "verifyKeys" must be a file or a list of files`, { hint: 'e.g. verifyKeys: [keys/release.pub]' });
   return parseEntry({
+    ...(verifyKeys ? { verifyKeys } : {}),
     label: where,
     source: (raw.source as string).trim(),
     destinations,

@@ -13,8 +13,9 @@ import { PauseBuildError } from './errors.ts';
 import { layoutReference } from './oci/layout.ts';
 import { parsePlatforms } from './oci/platform.ts';
 import type { OciPlatform } from './oci/types.ts';
-import type { Destination, DestinationResult, SourceImage } from './registry/copy.ts';
-import { destinationName } from './registry/copy.ts';
+import type { Destination, DestinationResult, RegistryDestination } from './registry/plan.ts';
+import { destinationName } from './registry/plan.ts';
+import type { SourceImage } from './registry/sources.ts';
 import { type Reference, formatReference, formatRepository, parseReference, pinnedReference, validateTag } from './registry/reference.ts';
 import { formatSize } from './github.ts';
 import { type NodeSnippets, type Transport, nodeSnippets } from './sandbox-config.ts';
@@ -35,6 +36,8 @@ export interface MirrorEntry {
   readonly destinations: readonly string[];
   /** Directory that a relative `oci:` path is relative to. Default: the current one. */
   readonly baseDir?: string;
+  /** Public key files: the source index must carry a valid signature by one of them. */
+  readonly verifyKeys?: readonly string[];
 }
 
 export type TagSelector = { readonly range: string } | { readonly tag: string };
@@ -46,6 +49,8 @@ export interface ParsedEntry {
   readonly selectors?: readonly TagSelector[];
   readonly platforms?: readonly OciPlatform[];
   readonly destinations: readonly Destination[];
+  /** Absolute paths of the entry's verify keys. */
+  readonly verifyKeys?: readonly string[];
 }
 
 /** One source image to its destinations. */
@@ -55,6 +60,7 @@ export interface MirrorJob {
   readonly platforms?: readonly OciPlatform[];
   /** Tags resolved: the destination's own, else the source's, else none (by digest). */
   readonly destinations: readonly Destination[];
+  readonly verifyKeys?: readonly string[];
 }
 
 const RANGE_HINT = 'e.g. ">=3.9", "3.x", ">=3.9 <4", or tags by name: 3.9,3.10,latest';
@@ -82,8 +88,13 @@ export function parseSource(text: string, baseDir = process.cwd()): SourceSpec {
   return { kind: 'layout', dir: path.resolve(baseDir, dir), ...(tag === undefined ? {} : { tag }) };
 }
 
-/** A registry repository, optionally with a tag; never a digest (the digest is the source's). */
-export function parseDestination(text: string): Destination {
+/** A registry repository, optionally with a tag; never a digest (the digest is the source's). Or `oci:DIR[:TAG]`, an OCI layout. */
+export function parseDestination(text: string, baseDir = process.cwd()): Destination {
+  if (text.trim().startsWith('oci:')) {
+    const spec = parseSource(text, baseDir);
+    if (spec.kind !== 'layout') throw new Error('unreachable');
+    return { kind: 'layout', dir: spec.dir, ...(spec.tag === undefined ? {} : { tag: spec.tag }) };
+  }
   const ref = parseReference(text);
   if (ref.digest !== undefined) {
     throw new PauseBuildError(`destination "${text.trim()}" names a digest`, { hint: 'give HOST/REPO or HOST/REPO:TAG; digests are kept as the source has them' });
@@ -161,7 +172,7 @@ export function parseEntry(entry: MirrorEntry): ParsedEntry {
     const selectors = entry.tags === undefined ? undefined : parseTagSelectors(entry.tags);
     const platforms = entry.platforms === undefined ? undefined : parsePlatforms(entry.platforms);
     if (entry.destinations.length === 0) throw new PauseBuildError('no destination given', { hint: 'name one or more destination repositories, e.g. registry.example/k8s/pause' });
-    const destinations = entry.destinations.map(parseDestination);
+    const destinations = entry.destinations.map((d) => parseDestination(d, entry.baseDir));
     const name = sourceName(source);
     if (selectors) {
       const hasTag = source.kind === 'registry' ? source.ref.tag !== undefined || source.ref.digest !== undefined : source.tag !== undefined;
@@ -179,6 +190,7 @@ export function parseEntry(entry: MirrorEntry): ParsedEntry {
       ...(selectors ? { selectors } : {}),
       ...(platforms ? { platforms } : {}),
       destinations,
+      ...(entry.verifyKeys?.length ? { verifyKeys: entry.verifyKeys.map((k) => path.resolve(entry.baseDir ?? process.cwd(), k)) } : {}),
     };
   });
   return parsed!;
@@ -186,7 +198,7 @@ export function parseEntry(entry: MirrorEntry): ParsedEntry {
 
 /** An entry's copies: one per selected tag (listed by `listTags`), or the one it names. */
 export async function expandEntry(entry: ParsedEntry, listTags: (source: SourceSpec) => Promise<string[]>): Promise<MirrorJob[]> {
-  const base = { ...(entry.label ? { label: entry.label } : {}), ...(entry.platforms ? { platforms: entry.platforms } : {}) };
+  const base = { ...(entry.label ? { label: entry.label } : {}), ...(entry.platforms ? { platforms: entry.platforms } : {}), ...(entry.verifyKeys ? { verifyKeys: entry.verifyKeys } : {}) };
   if (!entry.selectors) {
     const tag = sourceTag(entry.source);
     const destinations = entry.destinations.map((d) => (d.tag !== undefined || tag === undefined ? d : { ...d, tag }));
@@ -234,14 +246,16 @@ export interface DestinationReport {
   readonly previousDigest?: string;
   readonly manifests?: { readonly written: number; readonly present: number };
   readonly blobs?: DestinationResult['blobs'];
-  /** Node configuration for this destination as the sandbox image (src/sandbox-config.ts). */
-  readonly containerd: NodeSnippets['containerd'];
-  readonly containerd1: NodeSnippets['containerd1'];
-  readonly crio: NodeSnippets['crio'];
-  readonly kubelet: NodeSnippets['kubelet'];
+  /** Node configuration for this destination as the sandbox image (src/sandbox-config.ts); none for an OCI layout. */
+  readonly containerd?: NodeSnippets['containerd'];
+  readonly containerd1?: NodeSnippets['containerd1'];
+  readonly crio?: NodeSnippets['crio'];
+  readonly kubelet?: NodeSnippets['kubelet'];
   readonly hostsToml?: string;
   readonly registriesConf?: string;
   readonly error?: string;
+  /** Referrers and legacy signature tags written with the image. */
+  readonly referrers?: { readonly written: number; readonly present: number; readonly fallbackTags: number; readonly api?: boolean; readonly refused: readonly string[] };
 }
 
 export interface CopyReport {
@@ -258,6 +272,8 @@ export interface CopyReport {
   readonly foreignLayers?: number;
   readonly destinations: readonly DestinationReport[];
   readonly error?: string;
+  /** What is attached to the image and carried with it (signatures, SBOMs, provenance, legacy tags). */
+  readonly referrers?: { readonly count: number; readonly types: Readonly<Record<string, number>>; readonly leftBehind?: number; readonly note?: string };
 }
 
 export interface MirrorReport {
@@ -266,7 +282,7 @@ export interface MirrorReport {
 }
 
 /** The destination as the nodes name it: `host/repo:tag@sha256:…`, or `host/repo@sha256:…` without a tag. */
-function nodeReference(d: Destination, digest: string): Reference {
+function nodeReference(d: RegistryDestination, digest: string): Reference {
   return { ...d.repository, ...(d.tag === undefined ? {} : { tag: d.tag }), digest };
 }
 
@@ -277,6 +293,8 @@ export function withNodeConfig(report: MirrorReport, transportFor: (host: string
     copies: report.copies.map((c) => ({
       ...c,
       destinations: c.destinations.map((d) => {
+        // A layout is not something a node pulls from.
+        if (d.containerd === undefined) return d;
         const ref = parseReference(d.reference);
         const { hostsToml: _h, registriesConf: _r, ...rest } = d;
         return { ...rest, ...nodeSnippets({ ...ref, digest: ref.digest ?? c.digest! }, transportFor(ref.registry)) };
@@ -292,14 +310,15 @@ export function errorLine(e: unknown): string {
 }
 
 export function destinationReport(d: Destination, digest: string, outcome: DestinationResult | { error: unknown }): DestinationReport {
-  const pinned = pinnedReference(d.repository, digest);
+  const layout = 'dir' in d;
+  const pinned = layout ? destinationName({ ...d, tag: undefined } as Destination, digest) : pinnedReference(d.repository, digest);
   const reference = d.tag === undefined ? pinned : destinationName(d);
   const base = {
     reference,
-    repository: formatRepository(d.repository),
+    repository: layout ? `oci:${d.dir}` : formatRepository(d.repository),
     ...(d.tag === undefined ? {} : { tag: d.tag }),
     pinned,
-    ...nodeSnippets(nodeReference(d, digest)),
+    ...('dir' in d ? {} : nodeSnippets(nodeReference(d, digest))),
   };
   if ('error' in outcome) return { ...base, changed: false, error: errorLine(outcome.error) };
   return {
@@ -355,6 +374,7 @@ export function destinationSummary(d: DestinationReport, dryRun: boolean): strin
 
 /** The node configuration of one destination, each snippet under a line naming its runtime and config version. */
 export function nodeConfigLines(d: DestinationReport): string[] {
+  if (d.containerd === undefined || d.containerd1 === undefined || d.crio === undefined || d.kubelet === undefined) return [];
   const block = (title: string, text: string) => [`      ${title}:`, ...text.trimEnd().split('\n').map((l) => (l ? `        ${l}` : ''))];
   return [
     ...block('containerd 2.x, config version 3 (/etc/containerd/config.toml)', d.containerd),
@@ -378,6 +398,11 @@ export function formatReport(report: MirrorReport): string {
     lines.push(`${c.source}  ${c.sourceDigest}  ${copySummary(c)}`);
     const rewritten = rewrittenLine(c);
     if (rewritten) lines.push(`  ${rewritten}`);
+    if (c.referrers) {
+      const kinds = Object.entries(c.referrers.types).map(([t, n]) => `${n} ${t}`).join(', ');
+      lines.push(`  ${report.dryRun ? 'would carry' : 'carries'} ${c.referrers.count} referrer${c.referrers.count === 1 ? '' : 's'}${kinds ? ` (${kinds})` : ''}`);
+      if (c.referrers.note) lines.push(`  note: ${c.referrers.note}`);
+    }
     for (const d of c.destinations) {
       lines.push(`  → ${d.reference}  ${destinationSummary(d, report.dryRun)}`);
       if (d.error || report.dryRun) continue;

@@ -74,3 +74,21 @@ export function selectPlatforms(values: readonly string[] | undefined): Platform
 export function platformString(p: Pick<Platform, 'oci'>): string {
   return formatPlatform(p.oci);
 }
+
+/**
+ * The arch-table row an OCI platform names, as pause-build calls it (`linux/arm/v7` → arm).
+ * A platform without a variant matches the row's (configs often leave it out).
+ */
+export function archOfPlatform(p: { readonly os?: string; readonly architecture?: string; readonly variant?: string } | undefined): string | undefined {
+  if (!p) return undefined;
+  return PLATFORMS.find((row) => row.oci.os === p.os && row.oci.architecture === p.architecture && (row.oci.variant ?? '') === (p.variant ?? row.oci.variant ?? ''))?.arch;
+}
+
+/** Items in arch-table order (an index lists its platforms so); unknown arches last. */
+export function inTableOrder<T extends { readonly arch: string }>(items: readonly T[]): T[] {
+  const rank = (arch: string) => {
+    const i = PLATFORMS.findIndex((p) => p.arch === arch);
+    return i < 0 ? PLATFORMS.length : i;
+  };
+  return [...items].sort((a, b) => rank(a.arch) - rank(b.arch));
+}

@@ -88,17 +88,25 @@ const MAX_EPOCH = 253402300799;
  * build from a tarball without git is still reproducible. Uncommitted changes do not
  * move the commit time; set SOURCE_DATE_EPOCH if that matters.
  */
-export async function resolveSourceDateEpoch(root: string, env: NodeJS.ProcessEnv = process.env): Promise<SourceDate> {
-  const raw = env.SOURCE_DATE_EPOCH;
-  if (raw !== undefined && raw !== '') {
-    const text = raw.trim();
-    if (!/^\d+$/.test(text) || Number(text) > MAX_EPOCH) {
-      throw new PauseBuildError(`SOURCE_DATE_EPOCH "${raw}" is not a whole number of seconds since 1970`, {
-        hint: 'set it to e.g. $(git log -1 --format=%ct), or unset it to use the commit time',
-      });
-    }
-    return { epoch: Number(text), from: 'SOURCE_DATE_EPOCH' };
+/**
+ * SOURCE_DATE_EPOCH as reproducible-builds.org defines it: undefined when unset or empty,
+ * else whole seconds since 1970 (surrounding blanks ignored), or a one-line error. The one
+ * parser: images and release notes read the variable alike.
+ */
+export function parseSourceDateEpoch(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const text = raw.trim();
+  if (!/^\d+$/.test(text) || Number(text) > MAX_EPOCH) {
+    throw new PauseBuildError(`SOURCE_DATE_EPOCH "${raw}" is not a whole number of seconds since 1970`, {
+      hint: 'set it to e.g. $(git log -1 --format=%ct), or unset it to use the commit time',
+    });
   }
+  return Number(text);
+}
+
+export async function resolveSourceDateEpoch(root: string, env: NodeJS.ProcessEnv = process.env): Promise<SourceDate> {
+  const given = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+  if (given !== undefined) return { epoch: given, from: 'SOURCE_DATE_EPOCH' };
   const committed = await git(root, ['log', '-1', '--format=%ct']);
   if (committed && /^\d+$/.test(committed)) return { epoch: Number(committed), from: 'git' };
   return { epoch: 0, from: 'default' };

@@ -10,7 +10,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { canonicalJson, isDigest } from './oci/blob.ts';
+import { canonicalJson } from './oci/blob.ts';
+import { isDigest } from './oci/manifest.ts';
 
 export interface PublishInputs {
   /** The code that assembles images (see toolFingerprint): another version may assemble differently. */
@@ -32,6 +33,8 @@ export interface PublishInputs {
   readonly perArchTags: boolean;
   /** host/repository */
   readonly target: string;
+  /** What is attached: SBOM and provenance (documents), signed by the key with this hint. */
+  readonly attestations?: { readonly documents: boolean; readonly signer?: string };
 }
 
 export function publishKey(inputs: PublishInputs): string {

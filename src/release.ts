@@ -4,6 +4,7 @@
  * the plan that `release` prints and, with --yes, carries out (src/tasks/release.ts).
  */
 import { PauseBuildError } from './errors.ts';
+import { parseSourceDateEpoch } from './project.ts';
 import { formatRepository, parseRepository } from './registry/reference.ts';
 import {
   type Bump,
@@ -128,11 +129,8 @@ export function prependChangelog(existing: string | undefined, section: string):
 
 /** The day a release is dated: SOURCE_DATE_EPOCH when set (reproducible), else now; UTC. */
 export function releaseDate(env: Readonly<Record<string, string | undefined>> = process.env, now = new Date()): string {
-  const epoch = env.SOURCE_DATE_EPOCH;
-  if (epoch !== undefined && epoch !== '') {
-    if (!/^\d+$/.test(epoch)) throw new PauseBuildError(`invalid SOURCE_DATE_EPOCH "${epoch}"`, { hint: 'use seconds since 1970, e.g. $(git log -1 --format=%ct)' });
-    return new Date(Number(epoch) * 1000).toISOString().slice(0, 10);
-  }
+  const epoch = parseSourceDateEpoch(env.SOURCE_DATE_EPOCH);
+  if (epoch !== undefined) return new Date(epoch * 1000).toISOString().slice(0, 10);
   return now.toISOString().slice(0, 10);
 }
 

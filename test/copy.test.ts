@@ -8,7 +8,7 @@ import { PauseBuildError } from '../src/errors.ts';
 import { REF_NAME, blobPath, writeLayout } from '../src/oci/layout.ts';
 import { parsePlatforms } from '../src/oci/platform.ts';
 import { MEDIA_TYPES } from '../src/oci/types.ts';
-import { layoutSource, resolveImage, rewriteIndex } from '../src/registry/copy.ts';
+import { layoutSource, resolveImage, rewriteIndex } from '../src/registry/sources.ts';
 import { Spool } from '../src/registry/spool.ts';
 import { makeImage, makeIndex } from './support/oci-fixture.ts';
 

@@ -9,7 +9,9 @@ import { buildImage } from '../src/oci/image.ts';
 import { buildIndex } from '../src/oci/index.ts';
 import { blobPath, checkLayoutTarget, layoutReference, layoutTags, readLayout, writeLayout } from '../src/oci/layout.ts';
 import type { BuiltIndex } from '../src/oci/types.ts';
-import { platformFor } from '../src/platforms.ts';
+import { archOfPlatform, platformFor } from '../src/platforms.ts';
+
+const archName = (p: Parameters<typeof archOfPlatform>[0]) => archOfPlatform(p) ?? 'unknown';
 
 const DOCKERFILE = 'FROM scratch\nARG ARCH\nADD bin/pause-linux-${ARCH} /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n';
 
@@ -64,7 +66,7 @@ describe('OCI layout', () => {
     const blobs = (await readdir(path.join(dir, 'blobs', 'sha256'))).sort();
     const expected = [image.index, ...image.images.flatMap((i) => [i.manifest, i.config, ...i.layers])].map((b) => b.descriptor.digest.slice(7)).sort();
     assert.deepEqual(blobs, expected, 'exactly the blobs, no temp files');
-    assert.deepEqual(await readLayout(dir, '3.10'), image);
+    assert.deepEqual(await readLayout(dir, '3.10', archName), image);
   });
 
   it('is idempotent: a second write reuses every blob and keeps one entry for the tag', async () => {
@@ -109,11 +111,11 @@ describe('OCI layout', () => {
     await writeLayout(dir, image, '3.10');
     const layer = image.images[1]!.layers[0]!.descriptor.digest;
     await writeFile(blobPath(dir, layer), 'not the layer');
-    const e = await rejects(readLayout(dir, '3.10'), new RegExp(`^blob ${layer} in ${dir} is corrupt \\(13 bytes with digest sha256:[0-9a-f]{64}, expected \\d+ bytes\\)$`));
+    const e = await rejects(readLayout(dir, '3.10'), new RegExp(`^blob ${layer} in ${dir} is corrupt \\(13 bytes, expected \\d+ bytes\\)$`));
     assert.match(e.hint ?? '', /delete .* and build again/);
     const repaired = await writeLayout(dir, image, '3.10');
     assert.equal(repaired.written, 1);
-    assert.deepEqual(await readLayout(dir, '3.10'), image);
+    assert.deepEqual(await readLayout(dir, '3.10', archName), image);
   });
 
   it('detects a corrupt manifest and config as well as layers', async () => {

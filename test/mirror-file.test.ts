@@ -46,7 +46,7 @@ registries:
     assert.equal(f.entries.length, 3);
     const [a, b, c] = f.entries;
     assert.deepEqual(a!.selectors, [{ range: '>=3.9' }]);
-    assert.deepEqual(a!.destinations.map((d) => d.repository.registry), ['mirror.example', 'other.example:5000']);
+    assert.deepEqual(a!.destinations.map((d) => ('repository' in d ? d.repository.registry : d.dir)), ['mirror.example', 'other.example:5000']);
     assert.deepEqual(b!.selectors, [{ tag: '3.10' }, { tag: 'latest' }]);
     assert.deepEqual(b!.platforms, [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }]);
     assert.deepEqual(c!.source, { kind: 'layout', dir: '/srv/mirror/layout', tag: '3.10' }, 'oci: paths are relative to the file');

@@ -170,7 +170,7 @@ describe('output', () => {
     const plain = withNodeConfig(report, () => ({ kind: 'plain-http' })).copies[0]!.destinations[0]!;
     assert.equal(plain.hostsToml, 'server = "http://m.example"\n\n[host."http://m.example"]\n  capabilities = ["pull", "resolve"]\n');
     assert.equal(plain.registriesConf, '[[registry]]\nlocation = "m.example"\ninsecure = true\n');
-    assert.match(plain.containerd, /config_path = "\/etc\/containerd\/certs\.d"/);
+    assert.match(plain.containerd ?? '', /config_path = "\/etc\/containerd\/certs\.d"/);
     assert.match(formatReport({ ...report, copies: [{ ...report.copies[0]!, destinations: [plain] }] }), /hosts\.toml in config_path\/HOST\/[^\n]*\n {8}server = "http:\/\/m\.example"\n/);
     const ca = withNodeConfig(report, (host) => (host === 'm.example' ? { kind: 'ca', caFile: '/c.pem' } : { kind: 'tls' })).copies[0]!.destinations[0]!;
     assert.match(ca.hostsToml!, /^ {2}ca = "\/etc\/containerd\/certs\.d\/m\.example\/ca\.crt"$/m);

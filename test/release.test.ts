@@ -17,6 +17,7 @@ import {
 } from '../src/release.ts';
 import { gatherPlan } from '../src/tasks/release.ts';
 import { parseVersion } from '../src/version.ts';
+import { resolveSourceDateEpoch } from '../src/project.ts';
 import { runCli } from './support/cli.ts';
 import { GIT_ENV, type TempRepo, tempRepo } from './support/git.ts';
 
@@ -145,8 +146,28 @@ describe('changelog', () => {
   test('releaseDate: SOURCE_DATE_EPOCH, else today (UTC)', () => {
     assert.equal(releaseDate(DATE_ENV), '2025-01-02');
     assert.equal(releaseDate({}, new Date('2024-12-31T23:59:59Z')), '2024-12-31');
-    assert.throws(() => releaseDate({ SOURCE_DATE_EPOCH: 'yesterday' }), refusal(/invalid SOURCE_DATE_EPOCH/));
+    assert.throws(() => releaseDate({ SOURCE_DATE_EPOCH: 'yesterday' }), refusal(/SOURCE_DATE_EPOCH "yesterday" is not a whole number/));
   });
+
+  // Images and release notes read the variable through one parser: the same inputs, the same answer.
+  const epochs: [string, string | RegExp][] = [[' 1735776000 ', '2025-01-02'], ['0', '1970-01-01'], ['1.5', /not a whole number/], ['-1', /not a whole number/], ['99999999999999', /not a whole number/]];
+  for (const [raw, expected] of epochs) {
+    test(`releaseDate and images agree on SOURCE_DATE_EPOCH=${JSON.stringify(raw)}`, async () => {
+      const repo = await mkdtemp(path.join(tmpdir(), 'epoch-'));
+      try {
+        if (typeof expected === 'string') {
+          assert.equal(releaseDate({ SOURCE_DATE_EPOCH: raw }), expected);
+          const { epoch } = await resolveSourceDateEpoch(repo, { SOURCE_DATE_EPOCH: raw });
+          assert.equal(new Date(epoch * 1000).toISOString().slice(0, 10), expected);
+        } else {
+          assert.throws(() => releaseDate({ SOURCE_DATE_EPOCH: raw }), expected);
+          await assert.rejects(resolveSourceDateEpoch(repo, { SOURCE_DATE_EPOCH: raw }), expected);
+        }
+      } finally {
+        await rm(repo, { recursive: true, force: true });
+      }
+    });
+  }
 });
 
 /** What must not move when a release is refused or only planned. */

@@ -42,8 +42,22 @@ const runs = (job: Job) => job.steps.map((s) => s.run ?? '').join('\n');
 describe('workflows', () => {
   for (const file of ['ci.yml', 'release.yml', 'mirror.yml']) {
     test(`${file} passes the workflow schema`, async () => {
-      const r = await validate(path.join(WORKFLOWS, file));
-      assert.equal(r.exitCode, 0, `${r.stdout}${r.stderr}`);
+      // The schema in @action-validator 0.6.0 predates the `attestations` permission (which
+      // actions/attest-* need): it is checked on a copy without those lines, and those
+      // lines are the only ones taken out.
+      const text = await readFile(path.join(WORKFLOWS, file), 'utf8');
+      const kept = text.split('\n').filter((l) => !/^\s+attestations: write$/.test(l));
+      const dir = await mkdtemp(path.join(tmpdir(), 'wt-schema-'));
+      try {
+        const copy = path.join(dir, file);
+        await writeFile(copy, kept.join('\n'));
+        const r = await validate(copy);
+        assert.equal(r.exitCode, 0, `${r.stdout}${r.stderr}`);
+        const unknown = await execa(process.execPath, [VALIDATOR, path.join(WORKFLOWS, file)], { reject: false });
+        if (unknown.exitCode !== 0) assert.match(`${unknown.stdout}${unknown.stderr}`, /Additional property 'attestations' is not allowed/);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
     });
 
     test(`${file}: pinned actions, timeouts, read-only token, run scripts pass shellcheck`, async () => {
@@ -53,7 +67,10 @@ describe('workflows', () => {
         assert.ok(job['timeout-minutes'], `${file}: job ${name} has a timeout`);
         for (const step of job.steps) if (step.uses) assert.match(step.uses, /^[\w-]+\/[\w-]+@(v\d+|[0-9a-f]{40})$/, `${file}: ${step.uses}`);
         const perms = { ...wf.permissions, ...job.permissions };
-        for (const [scope, level] of Object.entries(perms)) assert.equal(`${scope}: ${level}`, 'contents: read', `${file}: job ${name}`);
+        // Read-only, except that a job that attests (and only such a job) may get an OIDC token and write attestations.
+        const attests = job.steps.some((s) => s.uses?.startsWith('actions/attest-'));
+        const allowed = attests ? ['contents: read', 'id-token: write', 'attestations: write'] : ['contents: read'];
+        for (const [scope, level] of Object.entries(perms)) assert.ok(allowed.includes(`${scope}: ${level}`), `${file}: job ${name}: ${scope}: ${level}`);
         for (const step of job.steps) {
           if (!step.run) continue;
           // Secrets reach scripts through env only, never pasted into the script text.
@@ -125,6 +142,47 @@ describe('workflows', () => {
     }
   });
 
+  test('release.yml: keyless attestations of each image (SBOM) and the index (provenance), pushed to the registry, with only the permissions they need', async () => {
+    const { wf } = await load('release.yml');
+    const attestPermissions = { contents: 'read', 'id-token': 'write', attestations: 'write' };
+    const cases: [string, string, string, string][] = [
+      ['publish', 'actions/attest-sbom@', '${{ steps.publish.outputs.digest }}', 'publish'],
+      ['index', 'actions/attest-build-provenance@', '${{ steps.index.outputs.digest }}', 'index'],
+    ];
+    for (const [name, action, digest, producer] of cases) {
+      const job = wf.jobs[name]!;
+      assert.deepEqual(job.permissions, attestPermissions, `${name}: permissions`);
+      const at = job.steps.findIndex((s) => s.uses?.startsWith(action));
+      assert.ok(at >= 0, `${name} uses ${action}`);
+      const step = job.steps[at]!;
+      assert.equal(step.with?.['push-to-registry'], true);
+      assert.equal(step.with?.['subject-digest'], digest);
+      assert.equal(step.with?.['subject-name'], '${{ vars.REGISTRY }}/pause');
+      // After the step whose digest it attests, and after the registry login.
+      assert.ok(job.steps.findIndex((s) => s.id === producer) < at);
+      const login = job.steps.findIndex((s) => s.run === 'bash build/registry-login.sh');
+      assert.ok(login >= 0 && login < at, `${name}: login before attesting`);
+    }
+    assert.equal(wf.jobs.publish!.steps.find((s) => s.uses?.startsWith('actions/attest-sbom@'))!.with?.['sbom-path'], '${{ steps.sbom.outputs.path }}');
+    // Nothing else may ask for an OIDC token or write attestations.
+    assert.deepEqual(wf.permissions, {});
+  });
+
+  test('build/registry-login.sh writes docker config auth without printing the password', async () => {
+    const home = await mkdtemp(path.join(tmpdir(), 'wt-login-'));
+    try {
+      const r = await execa('bash', [path.join(REPO_ROOT, 'build', 'registry-login.sh')], { env: { HOME: home, REGISTRY: 'registry.example:5000/k8s', REGISTRY_USERNAME: 'bot', REGISTRY_PASSWORD: 'S3cret-pass' }, reject: false });
+      assert.equal(r.exitCode, 0, String(r.stderr));
+      assert.ok(!String(r.stdout).includes('S3cret') && !String(r.stderr).includes('S3cret'));
+      const config = JSON.parse(await readFile(path.join(home, '.docker', 'config.json'), 'utf8'));
+      assert.equal(Buffer.from(config.auths['registry.example:5000'].auth, 'base64').toString(), 'bot:S3cret-pass');
+      const missing = await execa('bash', [path.join(REPO_ROOT, 'build', 'registry-login.sh')], { env: { HOME: home, REGISTRY: 'r.example' }, reject: false });
+      assert.notEqual(missing.exitCode, 0);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   test('mirror.yml: scheduled and by hand, runs pause-build mirror --file mirror.yaml', async () => {
     const { wf } = await load('mirror.yml');
     assert.deepEqual(Object.keys(wf.on).sort(), ['schedule', 'workflow_dispatch']);
@@ -140,6 +198,7 @@ describe('workflows', () => {
     assert.ok(file.entries.length > 0);
     for (const entry of file.entries) {
       for (const d of entry.destinations) {
+        assert.ok('repository' in d, 'the workflow mirrors to registries');
         const settings = file.registries[d.repository.registry];
         assert.equal(settings?.passwordEnv, 'REGISTRY_PASSWORD', `credentials for ${d.repository.registry}`);
         assert.equal(settings?.credential?.username, 'set-by-the-workflow');

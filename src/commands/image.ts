@@ -1,6 +1,7 @@
 /** image: compile, then assemble the multi-arch OCI image into a layout directory. */
 import path from 'node:path';
 import type { Command } from 'commander';
+import { loadSigningKey } from '../attest/keys.ts';
 import { PauseBuildError } from '../errors.ts';
 import { diffIdsOf, rfc3339 } from '../oci/image.ts';
 import { checkLayoutTarget, layoutReference } from '../oci/layout.ts';
@@ -18,6 +19,9 @@ export interface ImageFlags extends BuildFlags {
   buildArg?: string[];
   sourceUrl: string;
   json?: boolean;
+  /** false with --no-attestations. */
+  attestations?: boolean;
+  signKey?: string;
 }
 
 function parseBuildArgs(values: readonly string[] = []): Record<string, string> {
@@ -43,8 +47,10 @@ export async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise
   const { epoch, from } = await epochP;
   const output = path.resolve(flags.output);
   const tag = flags.tag ?? build.version.tag;
-  // A tag or an --output that writing the layout would refuse is refused before compiling.
+  // A tag or an --output that writing the layout would refuse is refused before compiling,
+  // and so is a signing key that cannot be opened.
   await checkLayoutTarget(output, tag);
+  const signingKey = flags.signKey === undefined ? undefined : await loadSigningKey(path.resolve(flags.signKey), process.env.COSIGN_PASSWORD);
   return {
     opts: {
       ...build,
@@ -55,6 +61,8 @@ export async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise
       epoch,
       sourceUrl: flags.sourceUrl,
       buildArgs: parseBuildArgs(flags.buildArg),
+      attestations: flags.attestations !== false,
+      ...(signingKey ? { signingKey } : {}),
     },
     epochFrom: from,
   };
@@ -76,8 +84,10 @@ export function imageSummary(opts: ImageOptions, state: ImageState) {
         manifest: image.manifest.descriptor.digest,
         config: image.config.descriptor.digest,
         layers: image.layers.map((l, i) => ({ digest: l.descriptor.digest, size: l.descriptor.size, diffId: diffIds[i] })),
+        ...(state.attestations ? { sbom: state.attestations.packages.get(image.arch) } : {}),
       };
     }),
+    ...(state.attestations ? { referrers: state.attestations.artifacts.map((a) => ({ digest: a.manifest.descriptor.digest, artifactType: a.artifactType, subject: a.subject })) } : {}),
   };
 }
 
@@ -95,7 +105,9 @@ export function addImageOptions(cmd: Command): Command {
     .option('--tag <tag>', 'tag in the layout (default: the version, e.g. 3.10)')
     .option('--build-arg <name=value>', 'Dockerfile build argument, repeatable (ARCH and TARGET* are set per arch)', collect)
     .option('--source-url <url>', 'org.opencontainers.image.source annotation', DEFAULT_SOURCE_URL)
-    .option('--json', 'print the result as JSON on stdout');
+    .option('--json', 'print the result as JSON on stdout')
+    .option('--no-attestations', 'attach no SBOM and no provenance to the images')
+    .option('--sign-key <file>', 'sign the index and the attestations with this key (cosign.key, password in COSIGN_PASSWORD, or PEM PKCS#8 EC P-256)');
 }
 
 export function registerImageCommands(cli: Command, runtime: Runtime): void {
@@ -120,5 +132,6 @@ export function registerImageCommands(cli: Command, runtime: Runtime): void {
         rows.push([image.platform, image.manifest, `${size} B`]);
       }
       process.stdout.write(`index   ${summary.index.digest}\nlayout  ${summary.reference}\n\n${table(rows)}\n`);
+      if (summary.referrers) process.stdout.write(`\n${summary.referrers.length} attestation artifacts (SBOM, provenance${opts.signingKey ? ', signatures' : ''}) in the layout\n`);
     });
 }

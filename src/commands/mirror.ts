@@ -1,15 +1,16 @@
 /** mirror: copy images, digests preserved, from a registry or OCI layout into other registries. */
 import path from 'node:path';
 import type { Command } from 'commander';
+import { loadVerifyKey } from '../attest/keys.ts';
 import { PauseBuildError } from '../errors.ts';
 import { maskSecret, report } from '../github.ts';
 import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, parseEntry, withNodeConfig } from '../mirror.ts';
 import { type RegistrySettings, loadMirrorFile } from '../mirror-file.ts';
 import type { Credential } from '../registry/auth.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
-import { CopySession } from '../registry/copy.ts';
-import { combinedFailure, copyTasks, disposeSpools, mirrorReport, newMirrorState, planTasks } from '../tasks/mirror.ts';
-import { runTasks } from '../tasks/run.ts';
+import { Engine } from '../registry/plan.ts';
+import type { Transport } from '../sandbox-config.ts';
+import { runMirror } from '../tasks/mirror.ts';
 import { collect, type Runtime } from './common.ts';
 import { type RegistryFlags, type RegistryIo, addRegistryOptions, resolveRegistryOptions } from './registry-options.ts';
 
@@ -22,6 +23,10 @@ interface MirrorFlags extends RegistryFlags {
   jobs: string;
   json?: boolean;
   quiet?: boolean;
+  /** false with --no-referrers. */
+  referrers?: boolean;
+  requireReferrers?: boolean;
+  verifyKey?: string[];
 }
 
 const MAX_JOBS = 32;
@@ -67,7 +72,7 @@ async function gatherEntries(source: string | undefined, destinations: string[],
 export function mirrorClientOptions(base: RegistryClientOptions, entries: readonly ParsedEntry[], registries: Readonly<Record<string, RegistrySettings>>): RegistryClientOptions {
   const { explicit, ...credentials } = base.credentials ?? {};
   const byRegistry: Record<string, Credential> = {};
-  if (explicit) for (const e of entries) for (const d of e.destinations) byRegistry[d.repository.registry] = explicit;
+  if (explicit) for (const e of entries) for (const d of e.destinations) if ('repository' in d) byRegistry[d.repository.registry] = explicit;
   for (const [host, settings] of Object.entries(registries)) {
     if (!settings.credential) continue;
     maskSecret(settings.credential.password);
@@ -101,31 +106,33 @@ export function registerMirrorCommands(cli: Command, runtime: Runtime, io: Regis
     .option('--jobs <n>', 'images copied at once', '4')
     .option('--json', 'print the result as JSON on stdout')
     .option('-q, --quiet', 'no progress lines')
+    .option('--no-referrers', 'copy the images alone: no signatures, SBOMs, provenance or cosign .sig/.att/.sbom tags')
+    .option('--require-referrers', 'fail when a destination refuses a referrer (default: warn)')
+    .option('--verify-key <file>', 'refuse an image whose index has no valid signature by this key (cosign.pub); repeatable', collect)
     .addHelpText('after', EXAMPLES)
     .action(async (source: string | undefined, destinations: string[], flags: MirrorFlags) => {
       const jobs = parseJobs(flags.jobs);
+      if (flags.referrers === false && flags.requireReferrers) throw new PauseBuildError('--no-referrers and --require-referrers contradict each other', { hint: 'keep one of them' });
+      // Keys are read before anything else is: a bad key file costs nothing.
+      const verifyKeys = await Promise.all((flags.verifyKey ?? []).map((f) => loadVerifyKey(path.resolve(f))));
       const { entries, registries } = await gatherEntries(source, destinations, flags);
       const options = mirrorClientOptions(await resolveRegistryOptions(flags, runtime, io), entries, registries);
       const client = new RegistryClient(options);
-      const session = new CopySession(client, { force: Boolean(flags.force), signal: runtime.signal });
-      const input = { client, session, entries, jobs, signal: runtime.signal };
+      const engine = new Engine(client, { force: Boolean(flags.force), signal: runtime.signal });
+      const entryKeys = [...new Set(entries.flatMap((e) => e.verifyKeys ?? []))];
+      const keyFiles = new Map(await Promise.all(entryKeys.map(async (f) => [f, await loadVerifyKey(f)] as const)));
+      const input = { client, engine, entries, jobs, signal: runtime.signal, referrers: flags.referrers !== false, requireReferrers: Boolean(flags.requireReferrers), verifyKeys, keyFiles };
       const out = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
-      const state = newMirrorState();
       try {
-        await runTasks(planTasks(input, state), out).catch((e: unknown) => {
-          if (!state.failures.includes(e)) state.failures.push(e);
-        });
-        const unplanned = combinedFailure(state);
-        if (unplanned) throw unplanned;
-        if (!flags.dryRun) await runTasks(copyTasks(input, state), out);
         const caFile = flags.caFile === undefined ? undefined : path.resolve(flags.caFile);
-        const result = withNodeConfig(mirrorReport(state, Boolean(flags.dryRun)), (host) => (options.insecure?.includes(host) ? { kind: 'plain-http' } : caFile ? { kind: 'ca', caFile } : { kind: 'tls' }));
-        process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
-        await reportToActions(result);
-        const failed = combinedFailure(state);
-        if (failed) throw failed;
+        const transportFor = (host: string): Transport => (options.insecure?.includes(host) ? { kind: 'plain-http' } : caFile ? { kind: 'ca', caFile } : { kind: 'tls' });
+        await runMirror(input, out, Boolean(flags.dryRun), async (copied) => {
+          const result = withNodeConfig(copied, transportFor);
+          process.stdout.write(flags.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result));
+          if (!flags.quiet) for (const c of result.copies) for (const d of c.destinations) for (const w of d.referrers?.refused ?? []) process.stderr.write(`warning: ${w}\n`);
+          await reportToActions(result);
+        });
       } finally {
-        await disposeSpools(state);
         await client.close();
       }
     });

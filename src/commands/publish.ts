@@ -8,15 +8,16 @@ import { PauseBuildError } from '../errors.ts';
 import { report } from '../github.ts';
 import { buildIndex } from '../oci/index.ts';
 import type { BuiltIndex } from '../oci/types.ts';
-import { platformFor, platformString } from '../platforms.ts';
+import { inTableOrder, platformFor, platformString } from '../platforms.ts';
 import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveRevision, resolveSourceDateEpoch, resolveVersion } from '../project.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { fetchImage } from '../registry/pull.ts';
 import { type PublishRecord, PublishRecords } from '../publish-record.ts';
-import type { PushResult } from '../registry/push.ts';
+import type { PushResult } from '../registry/publish.ts';
 import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
 import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
+import { type AttachState, attachTask } from '../tasks/attach.ts';
 import { type RecordedState, publishRecordDir, recordedPublishTask } from '../tasks/recorded.ts';
 import { runTasks } from '../tasks/run.ts';
 import { type Runtime, collect } from './common.ts';
@@ -31,6 +32,7 @@ interface PublishFlags extends ImageFlags, RegistryFlags {
   force?: boolean;
   mountFrom?: string[];
   byDigest?: boolean;
+  requireReferrers?: boolean;
 }
 
 function targetOf(registry: string | undefined): Repository {
@@ -48,7 +50,8 @@ function addPublishOptions(cmd: Command): Command {
     .option('--per-arch-tags', 'also tag each arch as <tag>-linux-<arch>, like the upstream Makefile')
     .option('--force', 'move tags that already hold another digest')
     .option('--mount-from <repo>', 'repository on the same registry to mount existing blobs from; repeatable', collect)
-    .option('--by-digest', 'push each arch image without any tag or index and print its digest (for `pause-build index`)');
+    .option('--by-digest', 'push each arch image without any tag or index and print its digest (for `pause-build index`)')
+    .option('--require-referrers', 'fail when the registry refuses an attestation or signature (default: warn)');
 }
 
 function tagsFor(flags: PublishFlags, versionTag: string, prerelease: boolean): string[] {
@@ -165,6 +168,7 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     // over once the registry shows every tag still holds what was recorded.
     const records = !flags.byDigest && opts.cacheDir !== undefined ? new PublishRecords(publishRecordDir(opts.cacheDir)) : undefined;
     const recorded: RecordedState = {};
+    const attached: AttachState = { warnings: [] };
     await runTasks(
       [...prepareTasks(opts, image), ...(records ? [recordedPublishTask({ opts, state: image, records, client, target, tags, perArchTags: Boolean(flags.perArchTags) }, recorded)] : [])],
       output,
@@ -187,9 +191,11 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
           },
           pushState,
         ),
+        attachTask({ client, target, built, artifacts: () => image.attestations?.artifacts, withIndex: !flags.byDigest, require: flags.requireReferrers, signal: runtime.signal }, attached),
       ],
       output,
     );
+    if (!flags.quiet) for (const w of attached.warnings) process.stderr.write(`warning: ${w}\n`);
     const result = pushState.result!;
     const outcome = outcomeOf(opts.version.tag, result);
     if (flags.byDigest) {
@@ -246,7 +252,7 @@ async function joinIndex(flags: IndexFlags, runtime: Runtime): Promise<void> {
           task: async (_ctx, task) => {
             const images = await Promise.all(digests.map((d) => fetchImage(client, target, d, { signal: runtime.signal, action: `index from ${formatRepository(target)}`, access: 'push' })));
             // The same annotations as a one-shot publish of this commit, so the digests agree.
-            built = buildIndex(images, { version: version.tag, revision, source: flags.sourceUrl, epoch });
+            built = buildIndex(inTableOrder(images), { version: version.tag, revision, source: flags.sourceUrl, epoch });
             task.title = `Index ${built.index.descriptor.digest} (${built.images.map((i) => platformString(platformFor(i.arch))).join(', ')})`;
           },
         },

@@ -5,8 +5,6 @@
 import { createHash } from 'node:crypto';
 import type { Blob, Descriptor } from './types.ts';
 
-const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
-
 export function sha256Digest(bytes: Uint8Array): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
@@ -14,11 +12,6 @@ export function sha256Digest(bytes: Uint8Array): string {
 /** `sha256:` and the first 12 hex digits: enough to tell digests apart in messages and titles. */
 export function shortDigest(digest: string): string {
   return digest.slice(0, 7 + 12);
-}
-
-/** Only sha256 digests in their canonical lower-case form; anything else is refused before it names a file. */
-export function isDigest(value: unknown): value is string {
-  return typeof value === 'string' && DIGEST_RE.test(value);
 }
 
 /**

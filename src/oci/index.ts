@@ -4,7 +4,6 @@
  * version, revision and source it was built from, and when.
  */
 import { PauseBuildError } from '../errors.ts';
-import { PLATFORMS } from '../platforms.ts';
 import { descriptorJson, jsonBlob } from './blob.ts';
 import { rfc3339 } from './image.ts';
 import { type BuiltImage, type BuiltIndex, MEDIA_TYPES } from './types.ts';
@@ -26,14 +25,10 @@ export interface IndexInfo {
   readonly epoch: number;
 }
 
-function tableOrder(arch: string): number {
-  const i = PLATFORMS.findIndex((p) => p.arch === arch);
-  return i < 0 ? PLATFORMS.length : i;
-}
-
 export function buildIndex(images: readonly BuiltImage[], info: IndexInfo): BuiltIndex {
   if (images.length === 0) throw new PauseBuildError('an image index needs at least one image');
-  const ordered = [...images].sort((a, b) => tableOrder(a.arch) - tableOrder(b.arch));
+  // Listed as given: callers put them in arch-table order (platforms.ts inTableOrder).
+  const ordered = [...images];
   const seen = new Set<string>();
   for (const image of ordered) {
     const platform = image.manifest.descriptor.platform;

@@ -8,23 +8,24 @@
  * is written last (also by rename), so it never names a blob that is not there yet.
  * Reading verifies every blob's size and digest.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PauseBuildError } from '../errors.ts';
-import { PLATFORMS } from '../platforms.ts';
-import { canonicalJson, isDigest, sha256Digest } from './blob.ts';
+import { canonicalJson, sha256Digest } from './blob.ts';
+import { MANIFEST_LIMIT, INDEX_TYPES as INDEX_MEDIA_TYPES, IMAGE_TYPES, TAG_RE, isDigest, parseDescriptor } from './manifest.ts';
+import { type Artifact, referrerDescriptor } from './referrers.ts';
 import { type Blob, type BuiltImage, type BuiltIndex, type Descriptor, MEDIA_TYPES, type OciPlatform } from './types.ts';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 const LAYOUT_FILE = 'oci-layout';
 const INDEX_FILE = 'index.json';
 const LAYOUT_VERSION = '1.0.0';
-/** The tag grammar of the distribution spec; what `oci:DIR:TAG` accepts here too. */
-const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
-
-const INDEX_TYPES: readonly string[] = [MEDIA_TYPES.index, MEDIA_TYPES.dockerManifestList];
-const MANIFEST_TYPES: readonly string[] = [MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifest];
+/** Held while a run writes the layout. */
+const LOCK_FILE = '.pause-build.lock';
+const INDEX_TYPES = INDEX_MEDIA_TYPES;
+const MANIFEST_TYPES = IMAGE_TYPES;
 
 export interface LayoutWriteResult {
   readonly dir: string;
@@ -58,13 +59,16 @@ async function writeAtomic(file: string, bytes: Uint8Array | string): Promise<vo
   }
 }
 
+/** A layout's own small file (oci-layout, index.json): a regular file of bounded size, or undefined when absent. */
 async function readOptional(file: string): Promise<Buffer | undefined> {
-  try {
-    return await readFile(file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  const info = await lstat(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined;
     throw e;
-  }
+  });
+  if (info === undefined) return undefined;
+  if (!info.isFile()) throw new PauseBuildError(`${file} is not a regular file (${kindOf(info)})`, { hint: 'a layout holds regular files only; remove it' });
+  if (info.size > MANIFEST_LIMIT) throw new PauseBuildError(`${file} is ${info.size} bytes, above the ${MANIFEST_LIMIT / 1024 / 1024} MiB limit`, { hint: 'remove it; it is not a layout file' });
+  return readFile(file, { flag: fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK });
 }
 
 function parseJson(bytes: Uint8Array, what: string, dir: string): unknown {
@@ -89,7 +93,7 @@ async function checkIsLayoutOrEmpty(dir: string): Promise<void> {
     }
     return;
   }
-  const entries = await readdir(dir).catch(() => [] as string[]);
+  const entries = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== LOCK_FILE);
   if (entries.length > 0) {
     throw new PauseBuildError(`${dir} is not empty and is not an OCI image layout`, { hint: 'choose a new or empty --output directory' });
   }
@@ -127,16 +131,27 @@ export async function checkLayoutTarget(dir: string, tag: string): Promise<void>
   await readIndexForUpdate(dir);
 }
 
-export async function writeLayout(dir: string, built: BuiltIndex, tag: string): Promise<LayoutWriteResult> {
+/**
+ * `artifacts` (referrers of the index or its images) are written after the index and
+ * listed in index.json without a tag, as oras-go's layout store keeps them.
+ */
+export async function writeLayout(dir: string, built: BuiltIndex, tag: string, artifacts: readonly Artifact[] = []): Promise<LayoutWriteResult> {
   // Everything that can be refused is refused before the first blob is written.
   await checkLayoutTarget(dir, tag);
-  await mkdir(dir, { recursive: true });
-  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const unlock = await lockLayout(dir);
+  try {
+    return await writeLocked(dir, built, tag, artifacts);
+  } finally {
+    await unlock();
+  }
+}
+
+async function writeLocked(dir: string, built: BuiltIndex, tag: string, artifacts: readonly Artifact[]): Promise<LayoutWriteResult> {
 
   let written = 0;
   let reused = 0;
   const done = new Set<string>();
-  for (const blob of allBlobs(built)) {
+  for (const blob of [...allBlobs(built), ...artifacts.flatMap((a) => [...a.blobs, a.manifest])]) {
     const { digest } = blob.descriptor;
     if (done.has(digest)) continue;
     done.add(digest);
@@ -156,42 +171,82 @@ export async function writeLayout(dir: string, built: BuiltIndex, tag: string): 
 
   const top = await readIndexForUpdate(dir);
   // As go-containerregistry's ReplaceIndex: drop entries with this tag, append the new one.
-  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag));
+  const referrers = new Set(artifacts.map((a) => a.manifest.descriptor.digest));
+  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && ((isRecord(m.annotations) && m.annotations[REF_NAME] === tag) || referrers.has(m.digest as string))));
   const { mediaType, digest, size } = built.index.descriptor;
   const next = {
     ...top,
     schemaVersion: 2,
     mediaType: MEDIA_TYPES.index,
-    manifests: [...others, { mediaType, digest, size, annotations: { [REF_NAME]: tag } }],
+    manifests: [...others, { mediaType, digest, size, annotations: { [REF_NAME]: tag } }, ...artifacts.map((a) => referrerDescriptor(a))],
   };
   await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson(next));
   return { dir, tag, written, reused };
 }
 
 function descriptorFrom(value: unknown, where: string, dir: string): Descriptor {
-  const bad = () => new PauseBuildError(`${where} in ${dir} has an invalid descriptor`, { hint: `remove ${dir} and build it again` });
-  if (!isRecord(value)) throw bad();
-  const { mediaType, digest, size, platform, annotations } = value;
-  if (typeof mediaType !== 'string' || !isDigest(digest) || typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw bad();
-  let plat: OciPlatform | undefined;
-  if (platform !== undefined) {
-    if (!isRecord(platform) || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') throw bad();
-    plat = {
-      architecture: platform.architecture,
-      os: platform.os,
-      ...(typeof platform.variant === 'string' && { variant: platform.variant }),
-    };
+  return parseDescriptor(value, `${where} in ${dir}`, `remove ${dir} and build it again`);
+}
+
+/**
+ * Opens a blob of the layout only when it is a regular file inside it: never through a
+ * symlink (O_NOFOLLOW on the file, lstat on the directories above it), never a FIFO or a
+ * device, and only when its size is the descriptor's. Nothing outside the layout is
+ * opened, so nothing outside can be read or named by its digest.
+ */
+export async function openLayoutBlob(dir: string, descriptor: Descriptor): Promise<{ file: string; handle: FileHandle }> {
+  const file = blobPath(dir, descriptor.digest);
+  const shown = path.relative(process.cwd(), file) || file;
+  const fix = `delete ${shown} and build again with pause-build image --output ${dir}`;
+  for (const sub of [path.join(dir, 'blobs'), path.join(dir, 'blobs', 'sha256')]) {
+    const s = await lstat(sub).catch(() => undefined);
+    if (s && !s.isDirectory()) throw new PauseBuildError(`${sub} is not a directory inside the layout ${dir}`, { hint: `remove it; a layout's blobs are regular files under ${dir}/blobs/sha256` });
   }
-  const notes = isRecord(annotations) ? (Object.fromEntries(Object.entries(annotations).filter(([, v]) => typeof v === 'string')) as Record<string, string>) : undefined;
-  return { mediaType, digest, size, ...(plat && { platform: plat }), ...(notes && { annotations: notes }) };
+  const info = await lstat(file).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return undefined;
+    throw e;
+  });
+  if (info === undefined) throw new PauseBuildError(`blob ${descriptor.digest} is missing from ${dir}`, { hint: `build the layout again with pause-build image --output ${dir}` });
+  if (info.isSymbolicLink()) throw new PauseBuildError(`blob ${descriptor.digest} in ${dir} is a symbolic link; it was not followed`, { hint: fix });
+  if (!info.isFile()) throw new PauseBuildError(`blob ${descriptor.digest} in ${dir} is not a regular file (${kindOf(info)})`, { hint: fix });
+  if (info.size !== descriptor.size) {
+    throw new PauseBuildError(`blob ${descriptor.digest} in ${dir} is corrupt (${info.size} bytes, expected ${descriptor.size} bytes)`, { hint: fix });
+  }
+  const handle = await open(file, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW | fsConstants.O_NONBLOCK);
+  const opened = await handle.stat();
+  if (!opened.isFile() || opened.ino !== info.ino || opened.size !== descriptor.size) {
+    await handle.close();
+    throw new PauseBuildError(`blob ${descriptor.digest} in ${dir} changed while it was opened`, { hint: 'do not write to the layout while it is read' });
+  }
+  return { file, handle };
+}
+
+function kindOf(s: Stats): string {
+  if (s.isFIFO()) return 'a FIFO';
+  if (s.isCharacterDevice() || s.isBlockDevice()) return 'a device';
+  if (s.isDirectory()) return 'a directory';
+  if (s.isSocket()) return 'a socket';
+  return 'not a file';
 }
 
 /** A blob of the layout, checked against its descriptor's digest and size. */
-export async function readLayoutBlob(dir: string, descriptor: Descriptor): Promise<Blob> {
-  const file = blobPath(dir, descriptor.digest);
-  const bytes = await readOptional(file);
-  if (bytes === undefined) {
-    throw new PauseBuildError(`blob ${descriptor.digest} is missing from ${dir}`, { hint: `build the layout again with pause-build image --output ${dir}` });
+export async function readLayoutBlob(dir: string, descriptor: Descriptor, limit = Number.POSITIVE_INFINITY): Promise<Blob> {
+  if (descriptor.size > limit) {
+    throw new PauseBuildError(`${descriptor.digest} in ${dir} is declared as ${descriptor.size} bytes, above the ${limit} byte limit for a manifest`, { hint: `remove ${dir} and build it again` });
+  }
+  const { file, handle } = await openLayoutBlob(dir, descriptor);
+  let bytes: Buffer;
+  try {
+    bytes = Buffer.alloc(descriptor.size);
+    let at = 0;
+    while (at < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, at, bytes.length - at, at);
+      if (bytesRead === 0) break;
+      at += bytesRead;
+    }
+    bytes = bytes.subarray(0, at);
+  } finally {
+    await handle.close();
   }
   const actual = sha256Digest(bytes);
   if (actual !== descriptor.digest || bytes.length !== descriptor.size) {
@@ -202,10 +257,14 @@ export async function readLayoutBlob(dir: string, descriptor: Descriptor): Promi
   return { descriptor, bytes: new Uint8Array(bytes) };
 }
 
-function archOf(platform: OciPlatform | undefined): string {
+/** A manifest of the layout: its size capped before it is read. */
+export function readLayoutManifest(dir: string, descriptor: Descriptor): Promise<Blob> {
+  return readLayoutBlob(dir, descriptor, MANIFEST_LIMIT);
+}
+
+function defaultArchName(platform: OciPlatform | undefined): string {
   if (!platform) return 'unknown';
-  const row = PLATFORMS.find((p) => p.oci.os === platform.os && p.oci.architecture === platform.architecture && (p.oci.variant ?? '') === (platform.variant ?? ''));
-  return row?.arch ?? [platform.architecture, platform.variant].filter(Boolean).join('-');
+  return [platform.architecture, platform.variant].filter(Boolean).join('-');
 }
 
 async function readLayoutIndex(dir: string): Promise<Record<string, unknown>> {
@@ -242,13 +301,13 @@ export async function layoutEntry(dir: string, tag: string): Promise<Descriptor>
 }
 
 /** The multi-arch image tagged `tag`, every blob (index, manifests, configs, layers) read and verified. */
-export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> {
+export async function readLayout(dir: string, tag: string, archOf: (platform: OciPlatform | undefined) => string = defaultArchName): Promise<BuiltIndex> {
   const found = await layoutEntry(dir, tag);
   if (!INDEX_TYPES.includes(found.mediaType)) {
     throw new PauseBuildError(`tag "${tag}" in ${dir} is ${found.mediaType}, not a multi-arch image index`, { hint: 'build it with pause-build image' });
   }
   const { mediaType, digest, size } = found;
-  const index = await readLayoutBlob(dir, { mediaType, digest, size });
+  const index = await readLayoutManifest(dir, { mediaType, digest, size });
   const parsed = parseJson(index.bytes, `index ${digest}`, dir);
   if (!isRecord(parsed) || !Array.isArray(parsed.manifests)) throw new PauseBuildError(`index ${digest} in ${dir} has no manifests`, { hint: `remove ${dir} and build it again` });
 
@@ -258,7 +317,7 @@ export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> 
     if (!MANIFEST_TYPES.includes(descriptor.mediaType)) {
       throw new PauseBuildError(`index ${digest} in ${dir} lists a ${descriptor.mediaType}, not an image manifest`, { hint: 'nested indexes are not supported' });
     }
-    const manifest = await readLayoutBlob(dir, descriptor);
+    const manifest = await readLayoutManifest(dir, descriptor);
     const body = parseJson(manifest.bytes, `manifest ${descriptor.digest}`, dir);
     if (!isRecord(body) || !Array.isArray(body.layers)) throw new PauseBuildError(`manifest ${descriptor.digest} in ${dir} has no layers list`, { hint: `remove ${dir} and build it again` });
     const config = await readLayoutBlob(dir, descriptorFrom(body.config, `manifest ${descriptor.digest} config`, dir));
@@ -267,4 +326,140 @@ export async function readLayout(dir: string, tag: string): Promise<BuiltIndex> 
     images.push({ arch: archOf(descriptor.platform), manifest, config, layers });
   }
   return { index, images };
+}
+
+// ---------------------------------------------------------------------------------------
+// A layout as a copy's destination (mirror … oci:DIR[:TAG])
+
+/**
+ * Takes the layout's write lock (a file created exclusively), waiting up to `waitMs` for
+ * another writer: two writers updating index.json at once would lose a tag.
+ */
+export async function lockLayout(dir: string, waitMs = 30_000): Promise<() => Promise<void>> {
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, LOCK_FILE);
+  const until = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const handle = await open(file, 'wx');
+      const release = () => rm(file, { force: true });
+      try {
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        // The marker first: another run that looks meanwhile sees a layout, not a stray directory.
+        if ((await readOptional(path.join(dir, LAYOUT_FILE))) === undefined) {
+          await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
+        }
+        await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+      } catch (e) {
+        await release();
+        throw e;
+      }
+      return release;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      if (Date.now() > until) {
+        throw new PauseBuildError(`${dir} is being written by another pause-build (${LOCK_FILE} is there)`, { hint: `wait for it, or remove ${path.join(dir, LOCK_FILE)} if no other run is writing` });
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** Refuses a destination directory that holds something other than a layout. */
+export async function checkLayoutDestination(dir: string): Promise<void> {
+  const exists = await readdir(dir).then(() => true, (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return false;
+    throw new PauseBuildError(`cannot use ${dir} as a layout (${e.code ?? e.message})`, { hint: 'give a new or empty directory, or an OCI layout' });
+  });
+  if (!exists) return;
+  await checkIsLayoutOrEmpty(dir);
+  await readIndexForUpdate(dir);
+}
+
+/** What index.json tags `tag` now: its digest, or undefined (no layout, no such tag). */
+export async function layoutTagDigest(dir: string, tag: string): Promise<string | undefined> {
+  const top = await readIndexForUpdate(dir).catch((e: unknown) => {
+    throw e;
+  });
+  const entries = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => isRecord(m) && isRecord(m.annotations) && m.annotations[REF_NAME] === tag);
+  const last = entries[entries.length - 1];
+  return isRecord(last) && isDigest(last.digest) ? last.digest : undefined;
+}
+
+/** Whether the layout holds the blob: a regular file of the descriptor's size (its digest is checked when it is read). */
+export async function layoutHasBlob(dir: string, d: Descriptor): Promise<boolean> {
+  const info = await lstat(blobPath(dir, d.digest)).catch(() => undefined);
+  return Boolean(info?.isFile() && info.size === d.size);
+}
+
+/** Writes a blob from a stream: to a temp file, checked against its digest and size, then renamed into place. */
+export async function writeLayoutBlob(dir: string, d: Descriptor, content: Uint8Array | ReadableStream<Uint8Array>): Promise<void> {
+  const file = blobPath(dir, d.digest);
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const hash = createHash('sha256');
+  let size = 0;
+  const handle = await open(temp, 'wx');
+  try {
+    const chunks = content instanceof Uint8Array ? [content] : (content as unknown as AsyncIterable<Uint8Array>);
+    for await (const chunk of chunks) {
+      size += chunk.byteLength;
+      if (size > d.size) throw new PauseBuildError(`blob ${d.digest} is larger than its declared ${d.size} bytes`, { hint: 'the source sent other content; nothing was tagged' });
+      hash.update(chunk);
+      await handle.write(chunk);
+    }
+    await handle.close();
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== d.digest || size !== d.size) throw new PauseBuildError(`blob ${d.digest} arrived as ${got} (${size} bytes, expected ${d.size})`, { hint: 'the source changed or corrupted the content; nothing was tagged' });
+    await rename(temp, file);
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    throw e;
+  }
+}
+
+/** Points tags at manifests already in the layout (as go-containerregistry's ReplaceIndex), the marker written first. Call under the lock. */
+export async function tagLayout(dir: string, tags: readonly { tag: string; descriptor: Descriptor }[]): Promise<void> {
+  if ((await readOptional(path.join(dir, LAYOUT_FILE))) === undefined) {
+    await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));
+  }
+  const top = await readIndexForUpdate(dir);
+  const named = new Set(tags.map((t) => t.tag));
+  const others = ((top.manifests as unknown[] | undefined) ?? []).filter((m) => !(isRecord(m) && isRecord(m.annotations) && named.has(m.annotations[REF_NAME] as string)));
+  const added = tags.map(({ tag, descriptor: { mediaType, digest, size } }) => ({ mediaType, digest, size, annotations: { [REF_NAME]: tag } }));
+  const next = { ...top, schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [...others, ...added] };
+  await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson(next));
+}
+
+/**
+ * Adds untagged entries (referrers: signatures, SBOMs) to index.json, each once, under the
+ * layout's lock; tagged entries are left as they are.
+ */
+export async function addLayoutEntries(dir: string, entries: readonly Record<string, unknown>[]): Promise<number> {
+  const unlock = await lockLayout(dir);
+  try {
+    const top = await readIndexForUpdate(dir);
+    const manifests = [...((top.manifests as unknown[] | undefined) ?? [])];
+    const listed = new Set(manifests.flatMap((m) => (isRecord(m) && !(isRecord(m.annotations) && typeof m.annotations[REF_NAME] === 'string') ? [m.digest as string] : [])));
+    const added = entries.filter((e) => !listed.has(e.digest as string) && listed.add(e.digest as string));
+    if (added.length === 0) return 0;
+    await writeAtomic(path.join(dir, INDEX_FILE), canonicalJson({ ...top, schemaVersion: 2, mediaType: MEDIA_TYPES.index, manifests: [...manifests, ...added] }));
+    return added.length;
+  } finally {
+    await unlock();
+  }
+}
+
+/** The entries of index.json that carry no tag (referrers kept beside the images). */
+export async function layoutUntagged(dir: string): Promise<{ descriptor: Descriptor; entry: Record<string, unknown> }[]> {
+  const top = await readLayoutIndex(dir);
+  return (top.manifests as unknown[]).flatMap((m, i) => {
+    if (!isRecord(m) || (isRecord(m.annotations) && typeof m.annotations[REF_NAME] === 'string')) return [];
+    try {
+      return [{ descriptor: parseDescriptor(m, `${INDEX_FILE} entry ${i}`), entry: m }];
+    } catch {
+      return [];
+    }
+  });
 }

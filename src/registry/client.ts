@@ -6,11 +6,11 @@
  * registry, what was being done and what to try next.
  */
 import { createHash } from 'node:crypto';
-import { rootCertificates } from 'node:tls';
 import { PauseBuildError } from '../errors.ts';
 import { sha256Digest, shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 import { MEDIA_TYPES } from '../oci/types.ts';
+import { MANIFEST_LIMIT } from '../oci/manifest.ts';
 import { packageVersion } from '../project.ts';
 import { type Credential, type CredentialSource, RegistryAuth, credentialsFor } from './auth.ts';
 import { type HttpAnswer, type HttpInit, BufferedAnswer, HttpTransport, StreamedAnswer } from './http.ts';
@@ -41,6 +41,8 @@ export interface CallOptions {
   readonly action?: string;
   /** Token scope to ask for: `push` gets pull and push on the repository. Default pull. */
   readonly access?: 'pull' | 'push';
+  /** A blob's declared size: its body is cut off (and refused) beyond it. */
+  readonly size?: number;
 }
 
 export interface ManifestInfo {
@@ -121,6 +123,12 @@ function networkError(err: unknown, host: string, action: string, caFile: string
   if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'EPROTO' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG') {
     return new RegistryError(`${at}registry ${host} does not speak HTTPS`, { hint: `pass --insecure-registry ${host} if it serves plain HTTP`, cause: err });
   }
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    return new RegistryError(`${at}too many open files (${code}) talking to ${host}`, {
+      hint: code === 'EMFILE' ? 'raise the open-file limit (ulimit -n), or copy fewer images at once with --jobs' : 'the system ran out of file handles; close other programs or raise fs.file-max',
+      cause: err,
+    });
+  }
   if (code === 'ENOTFOUND') {
     return new RegistryError(`${at}registry host ${host} not found`, { hint: 'check the host name in the image reference', cause: err });
   }
@@ -189,6 +197,16 @@ interface SendRequest {
   readonly retry: boolean;
   /** Read the whole body inside the try, so that a body that breaks off is tried again (small documents only). */
   readonly buffer?: boolean;
+  readonly read?: ReadLimits;
+}
+
+/** Bounds of a body read: at most `maxBytes` (default the manifest cap), in a time that scales with `sizeHint`. */
+interface ReadLimits {
+  readonly maxBytes?: number;
+  readonly sizeHint?: number;
+  /** Names the limit in the error: `the 4 MiB limit for a manifest`. */
+  readonly what?: string;
+  readonly hint?: string;
 }
 
 export class RegistryClient {
@@ -199,7 +217,8 @@ export class RegistryClient {
   private readonly userAgent: string;
 
   constructor(private readonly options: RegistryClientOptions = {}) {
-    this.transport = new HttpTransport(options.ca?.length ? [...rootCertificates, ...options.ca] : undefined);
+    // The transport adds the system's roots: they are named once, there.
+    this.transport = new HttpTransport(options.ca?.length ? options.ca : undefined);
     this.policy = { ...DEFAULT_RETRY, ...options.retry };
     this.log = redactingLogger(options.debug);
     this.userAgent = options.userAgent ?? `pause-build/${packageVersion()}`;
@@ -250,7 +269,7 @@ export class RegistryClient {
    * midway fails like one that never answers, and a body that breaks off is a retryable
    * RegistryError too.
    */
-  private async exchange(session: Session, url: URL, init: HttpInit, action: string, signal: AbortSignal | undefined, bodySize = 0): Promise<StreamedAnswer> {
+  private async exchange(session: Session, url: URL, init: HttpInit, action: string, signal: AbortSignal | undefined, bodySize = 0, read: ReadLimits = {}): Promise<StreamedAnswer> {
     const limitMs = this.options.requestTimeoutMs ?? DEFAULT_TIMEOUT_MS;
     const timeout = new AbortController();
     const expire = () => timeout.abort(new DOMException('timed out', 'TimeoutError'));
@@ -279,6 +298,15 @@ export class RegistryClient {
         const verb = method;
         const answer = new StreamedAnswer(msg, method, {
           idleMs: limitMs,
+          maxBytes: read.maxBytes ?? MANIFEST_LIMIT,
+          ...(read.sizeHint === undefined ? {} : { sizeHint: read.sizeHint }),
+          tooLarge: (n) => {
+            const what = `${verb} ${at.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')}`;
+            const limit = read.maxBytes ?? MANIFEST_LIMIT;
+            return new RegistryError(`${action}: the answer to ${what} is ${n} bytes or more, above ${read.what ?? `the ${limit} byte limit`}`, {
+              hint: read.hint ?? 'the registry sent something other than what was asked for; check the reference',
+            });
+          },
           expire,
           failure: (e) => {
             if (signal?.aborted) return signal.reason;
@@ -422,7 +450,7 @@ export class RegistryClient {
         const streamed = req.body instanceof ReadableStream;
         const init: HttpInit = { method: req.method, headers, ...(req.body === undefined ? {} : { body: req.body }) };
         const size = typeof req.body === 'string' ? Buffer.byteLength(req.body) : req.body instanceof Uint8Array ? req.body.byteLength : req.bodySize ?? 0;
-        const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size);
+        const res = await this.exchange(req.session, req.url, init, req.action, req.signal, size, req.read);
         // A stream cannot be sent twice: its caller retries the whole upload instead.
         if (res.status === 401 && round === 0 && !streamed) {
           const wider = auth.retryAfter401(res.headers.get('www-authenticate'), scopes, Boolean(authorization));
@@ -532,15 +560,26 @@ export class RegistryClient {
     const res = await this.send({
       session, method: 'GET', url: this.repoUrl(repo, `blobs/${digest}`), scopes: this.scopes(repo, opts.access), ok: [200],
       what: `download of blob ${shortDigest(digest)}`, action, signal: opts.signal, retry,
+      read: { maxBytes: opts.size ?? Number.MAX_SAFE_INTEGER, ...(opts.size === undefined ? {} : { sizeHint: opts.size, what: `its declared ${opts.size} bytes` }), hint: 'the registry or a proxy sent other content; nothing was written for it' },
     });
     const lengthHeader = res.headers.get('content-length');
     const size = lengthHeader === null ? undefined : Number(lengthHeader);
+    const declared = opts.size;
+    const tooLarge = (n: number) => new RegistryError(`${action}: blob ${shortDigest(digest)} is larger than its declared ${declared} bytes (${n} bytes or more)`, { hint: 'the registry or a proxy sent other content; nothing was written for it' });
+    if (declared !== undefined && size !== undefined && size > declared) {
+      await res.body?.cancel().catch(() => undefined);
+      throw tooLarge(size);
+    }
     const hash = createHash('sha256');
     let seen = 0;
     const verify = new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
-        hash.update(chunk);
         seen += chunk.byteLength;
+        if (declared !== undefined && seen > declared) {
+          controller.error(tooLarge(seen));
+          return;
+        }
+        hash.update(chunk);
         controller.enqueue(chunk);
       },
       flush(controller) {
@@ -591,6 +630,7 @@ export class RegistryClient {
     const res = await this.send({
       session, method: 'GET', url: this.repoUrl(repo, `manifests/${reference}`), headers: { Accept: MANIFEST_ACCEPT }, scopes: this.scopes(repo, opts.access),
       ok: [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true, buffer: true,
+      read: { maxBytes: MANIFEST_LIMIT, what: 'the 4 MiB limit for a manifest', hint: 'the registry does not hold an image manifest there; check the reference' },
     });
     const bytes = new Uint8Array(await res.arrayBuffer());
     const digest = sha256Digest(bytes);
@@ -615,6 +655,26 @@ export class RegistryClient {
       throw new RegistryError(`${action}: registry stored manifest ${reference} as ${stored}, not ${digest}`, { hint: 'the registry rewrote the manifest; it cannot keep digests' });
     }
     return digest;
+  }
+
+  // ---------------------------------------------------------------------------------------
+  // Referrers
+
+  /**
+   * The OCI 1.1 referrers list of a manifest (an image index of descriptors), or undefined
+   * when the registry has no referrers API (404, 400 or 405: distribution 2.8, GHCR, Docker Hub).
+   */
+  async getReferrers(repo: Repository, digest: string, opts: CallOptions = {}): Promise<Uint8Array | undefined> {
+    const session = this.session(repo.registry);
+    const res = await this.send({
+      session, method: 'GET', url: this.repoUrl(repo, `referrers/${digest}`), headers: { Accept: 'application/vnd.oci.image.index.v1+json' }, scopes: this.scopes(repo, opts.access),
+      ok: [200, 400, 404, 405], what: `referrers of ${shortDigest(digest)}`, action: this.action(repo, opts, 'read'), signal: opts.signal, retry: true, buffer: true,
+      read: { maxBytes: MANIFEST_LIMIT, what: 'the 4 MiB limit for a referrers list', hint: 'the registry lists too many referrers' },
+    });
+    const bytes = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) return undefined;
+    // A registry that answers 200 with something else (an HTML page) has no referrers API either.
+    return (res.headers.get('content-type') ?? '').includes('application/vnd.oci.image.index.v1+json') ? bytes : undefined;
   }
 
   // ---------------------------------------------------------------------------------------

@@ -36,7 +36,15 @@ export interface BodyReading {
   readonly expire: () => void;
   /** Turns a failure while reading the body into the error to throw. */
   readonly failure: (e: unknown) => unknown;
+  /** A body longer than this is cut off and refused (`tooLarge`), never buffered whole. */
+  readonly maxBytes?: number;
+  readonly tooLarge?: (bytes: number) => unknown;
+  /** The size the caller expects when the answer does not say (a blob's descriptor). */
+  readonly sizeHint?: number;
 }
+
+/** The slowest body we wait for: a whole read must go at least this fast (bytes per ms), after a first idle allowance. */
+export const MIN_BYTES_PER_MS = 128 * 1024 / 1000;
 
 /** An answer whose body is already in memory. */
 export class BufferedAnswer implements HttpAnswer {
@@ -93,19 +101,39 @@ export class StreamedAnswer implements HttpAnswer {
     if (this.used) throw new TypeError('body already read');
     this.used = true;
     if (this.empty) return;
+    const { maxBytes, tooLarge } = this.reading;
+    const declared = Number(this.msg.headers['content-length']);
+    if (maxBytes !== undefined && Number.isFinite(declared) && declared > maxBytes) {
+      this.msg.destroy();
+      throw tooLarge ? tooLarge(declared) : new RangeError(`body of ${declared} bytes is above ${maxBytes}`);
+    }
+    // A whole-body deadline that scales with the size: a body dripped a byte at a time
+    // never trips the idle timer, but it does trip this.
+    const expected = Number.isFinite(declared) ? declared : this.reading.sizeHint ?? maxBytes ?? 0;
+    const deadline = setTimeout(this.reading.expire, this.reading.idleMs + Math.ceil(expected / MIN_BYTES_PER_MS));
     const it = this.msg[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    for (;;) {
-      const idle = setTimeout(this.reading.expire, this.reading.idleMs);
-      let r: IteratorResult<Buffer>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        throw this.reading.failure(e);
-      } finally {
-        clearTimeout(idle);
+    let total = 0;
+    try {
+      for (;;) {
+        const idle = setTimeout(this.reading.expire, this.reading.idleMs);
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          throw this.reading.failure(e);
+        } finally {
+          clearTimeout(idle);
+        }
+        if (r.done) return;
+        total += r.value.byteLength;
+        if (maxBytes !== undefined && total > maxBytes) {
+          this.msg.destroy();
+          throw tooLarge ? tooLarge(total) : new RangeError(`body above ${maxBytes} bytes`);
+        }
+        yield r.value;
       }
-      if (r.done) return;
-      yield r.value;
+    } finally {
+      clearTimeout(deadline);
     }
   }
 
@@ -157,14 +185,18 @@ export class StreamedAnswer implements HttpAnswer {
   }
 }
 
+export const MAX_SOCKETS_PER_HOST = 16;
+
 /** Keep-alive connection pools, plain and TLS; extra CA certificates are trusted with the system's. */
 export class HttpTransport {
-  private readonly plain = new http.Agent({ keepAlive: true });
+  private readonly plain: http.Agent;
   private readonly tls: https.Agent;
 
-  constructor(ca?: readonly string[]) {
+  /** `maxSockets`: connections at once per host; further requests wait for one (an index of thousands of entries opens no more). */
+  constructor(ca?: readonly string[], maxSockets = MAX_SOCKETS_PER_HOST) {
+    this.plain = new http.Agent({ keepAlive: true, maxSockets });
     // `ca` replaces Node's trusted roots, so the system's go in with the extra ones.
-    this.tls = new https.Agent({ keepAlive: true, ...(ca?.length ? { ca: [...tls.rootCertificates, ...ca] } : {}) });
+    this.tls = new https.Agent({ keepAlive: true, maxSockets, ...(ca?.length ? { ca: [...tls.rootCertificates, ...ca] } : {}) });
   }
 
   /** One request; resolves when the answer's head has come, its body unread. */

@@ -4,6 +4,7 @@
  * upper-case letter; otherwise the reference is on Docker Hub, where one-component
  * names live under `library/`. Names and tags follow the distribution spec's grammar.
  */
+import { DIGEST_RE, TAG_RE } from '../oci/manifest.ts';
 import { PauseBuildError } from '../errors.ts';
 
 /** The registry a reference names when it names none. */
@@ -27,8 +28,6 @@ export interface Reference extends Repository {
 }
 
 const COMPONENT_RE = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
-const TAG_RE = /^[\w][\w.-]{0,127}$/;
-const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
 const HOST_LABEL = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const HOST_RE = new RegExp(`^(?:${HOST_LABEL}(?:\\.${HOST_LABEL})*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]{1,5})?$`);
 const MAX_NAME_LENGTH = 255;

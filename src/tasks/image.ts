@@ -14,11 +14,12 @@ import { buildImageWith, layerTars } from '../oci/image.ts';
 import { buildIndex } from '../oci/index.ts';
 import { type LayoutWriteResult, layoutReference, writeLayout } from '../oci/layout.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
-import { type Platform, platformFor, platformString } from '../platforms.ts';
+import { type Platform, inTableOrder, platformFor, platformString } from '../platforms.ts';
 import { compileTasks, requireAllCompiled, toolchainTasks } from './bin.ts';
+import { type AttestOptions, type AttestState, attestTask, startComponents } from './attest.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
-export interface ImageOptions extends BuildOptions {
+export interface ImageOptions extends BuildOptions, AttestOptions {
   readonly dockerfile: string;
   /** Where ADD and COPY sources are read from; by default the directory holding the bin dir. */
   readonly context: string;
@@ -33,7 +34,7 @@ export interface ImageOptions extends BuildOptions {
   readonly buildArgs: Readonly<Record<string, string>>;
 }
 
-export interface ImageState extends BuildState {
+export interface ImageState extends BuildState, AttestState {
   readonly plans: Map<string, DockerfilePlan>;
   readonly images: Map<string, BuiltImage>;
   built?: BuiltIndex;
@@ -147,6 +148,7 @@ export function prepareTasks(opts: ImageOptions, state: ImageState): ListrTask[]
 export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
   state.onBinary = (result) => prefetchLayers(opts, state, result.platform.arch);
   return [
+    { task: () => startComponents(opts, state) },
     compileTasks(opts, state),
     requireAllCompiled(opts, state),
     assembleTasks(opts, state),
@@ -155,16 +157,17 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
       task: async (_ctx, task) => {
         await state.compressor?.close();
         state.built = buildIndex(
-          opts.platforms.map((p) => state.images.get(p.arch)!),
+          inTableOrder(opts.platforms.map((p) => state.images.get(p.arch)!)),
           { version: opts.version.tag, revision: opts.revision, source: opts.sourceUrl, epoch: opts.epoch },
         );
         task.title = `Index ${state.built.index.descriptor.digest}`;
       },
     },
+    attestTask(opts, state),
     {
       title: `Writing ${layoutReference(opts.output, opts.tag)}`,
       task: async (_ctx, task) => {
-        state.layout = await writeLayout(opts.output, state.built!, opts.tag);
+        state.layout = await writeLayout(opts.output, state.built!, opts.tag, state.attestations?.artifacts);
         task.title = `Wrote ${layoutReference(opts.output, opts.tag)} (${state.layout.written} blobs new, ${state.layout.reused} already there)`;
       },
     },

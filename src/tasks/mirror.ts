@@ -16,15 +16,18 @@ import {
   checkOverlaps, copyReport, copySummary, destinationReport, destinationSummary, errorLine, expandEntry, rewrittenLine, sourceName,
 } from '../mirror.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import {
-  type CopySession, type DestinationPlan, type DestinationResult, type SourceImage,
-  destinationName, layoutSource, planSummary, registrySource, resolveImage,
-} from '../registry/copy.ts';
+import { type DestinationPlan, type DestinationResult, type Engine, destinationName, planSummary } from '../registry/plan.ts';
+import { type SourceImage, layoutSource, registrySource, resolveImage } from '../registry/sources.ts';
+import { write } from '../registry/write.ts';
+import { type AttachResult, type Attached, attach, discoverInLayout, discoverInRegistry } from '../registry/referrers.ts';
+import { type VerifyKey, checkSignatures } from '../attest/verify.ts';
 import { Spool } from '../registry/spool.ts';
+import { type OutputOptions, runTasks } from './run.ts';
 
 export interface MirrorInput {
   readonly client: RegistryClient;
-  readonly session: CopySession;
+  /** The one engine of the run: what it has asked and written is shared by every copy. */
+  readonly engine: Engine;
   readonly entries: readonly ParsedEntry[];
   /** Copies at once. */
   readonly jobs: number;
@@ -32,6 +35,14 @@ export interface MirrorInput {
   /** Spool settings (tests). */
   readonly memoryLimit?: number;
   readonly tmpdir?: string;
+  /** Carry referrers and cosign's legacy tags (default true). */
+  readonly referrers?: boolean;
+  /** A destination refusing an artifact fails instead of warning. */
+  readonly requireReferrers?: boolean;
+  /** Refuse a source whose index carries no valid signature by one of these. */
+  readonly verifyKeys?: readonly VerifyKey[];
+  /** The keys of mirror-file entries (verifyKeys), loaded, by absolute path. */
+  readonly keyFiles?: ReadonlyMap<string, VerifyKey>;
 }
 
 export interface PlannedCopy {
@@ -42,6 +53,12 @@ export interface PlannedCopy {
   plans: (DestinationPlan | undefined)[];
   results: (DestinationResult | { error: unknown } | undefined)[];
   error?: unknown;
+  /** What is attached to the image and goes with it. */
+  attached?: Attached[];
+  /** Attached to the source index only, left behind because the index was rewritten. */
+  leftBehind?: number;
+  attachResults?: (AttachResult | undefined)[];
+  warnings?: string[];
 }
 
 export interface MirrorState {
@@ -120,14 +137,18 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
     title: sourceName(copy.job.source),
     task: async (_ctx, task) => {
       const { job } = copy;
-      const source = job.source.kind === 'registry' ? registrySource(input.client, job.source.ref) : layoutSource(job.source.dir, job.source.tag!);
+      const source = job.source.kind === 'registry' ? registrySource(input.client, job.source.ref, input.engine.sourceMemo) : layoutSource(job.source.dir, job.source.tag!);
       const image = await recording(state, () => resolveImage(source, { ...(job.platforms ? { platforms: job.platforms } : {}), spool: copy.spool, ...(input.signal ? { signal: input.signal } : {}) })).catch((e: unknown) => {
         copy.error = e;
         throw e;
       });
       copy.image = image;
       task.title = imageTitle(image);
-      const settled = await Promise.allSettled(job.destinations.map((d) => input.session.plan(image, d)));
+      await recording(state, () => carried(input, copy, image)).catch((e: unknown) => {
+        copy.error = e;
+        throw e;
+      });
+      const settled = await Promise.allSettled(job.destinations.map((d) => input.engine.plan(image, d)));
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
           copy.plans[i] = s.value;
@@ -151,7 +172,7 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
 /** The writing list: each copy to each destination that lacks something. */
 export function copyTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
   // Copies with nothing to write keep their plans as their results (see mirrorReport).
-  const todo = state.copies.filter((c) => c.image && c.plans.some((p) => p && !planSummary(p).unchanged));
+  const todo = state.copies.filter((c) => c.image && (c.plans.some((p) => p && !planSummary(p).unchanged) || (c.attached?.length && c.plans.some(Boolean))));
   return [
     {
       title: todo.length ? `Copying ${todo.length} image${todo.length === 1 ? '' : 's'}` : 'Every destination is up to date',
@@ -176,11 +197,12 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
       task: (_ctx, task) => recording(state, async () => {
         if (planSummary(plan).unchanged) {
           task.title = `${label}: already there`;
+          await attachTo(input, copy, i, task);
           return;
         }
         let done = 0;
         let moved = 0;
-        const result = await input.session.copy(image, plan, copy.spool, (e) => {
+        const result = await write(input.engine, image, plan, copy.spool, (e) => {
           if (e.type !== 'blob') return;
           done++;
           if (e.status === 'uploaded') moved += e.descriptor.size;
@@ -191,6 +213,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
         });
         copy.results[i] = result;
         task.title = `${label}: ${destinationSummary(destinationReport(d, image.root.digest, result), false)}`;
+        await attachTo(input, copy, i, task);
       }).finally(finished),
     };
   };
@@ -200,15 +223,68 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
   };
 }
 
+/**
+ * Finds what is attached to the image at its source (referrers of the index, unless it
+ * was rewritten, and of each child, recursively; legacy cosign tags), and checks the
+ * index's signatures when keys are given: a refusal stops this copy before anything is written.
+ */
+async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage): Promise<void> {
+  const keys = [...(input.verifyKeys ?? []), ...(copy.job.verifyKeys ?? []).map((f) => input.keyFiles?.get(f)).filter((k): k is VerifyKey => k !== undefined)];
+  const wanted = input.referrers !== false || keys.length > 0;
+  if (!wanted) return;
+  const children = image.manifests.map((m) => m.digest);
+  const roots = image.rewritten ? children : [image.root.digest, ...children];
+  const src = copy.job.source;
+  const discover = (r: readonly string[]) => (src.kind === 'registry'
+    ? discoverInRegistry(input.client, { registry: src.ref.registry, repository: src.ref.repository }, r, { legacy: true, ...(input.signal ? { signal: input.signal } : {}) })
+    : discoverInLayout(src.dir, r));
+  if (keys.length) {
+    const onIndex = await discover([image.sourceDigest]);
+    await checkSignatures(image.source.name, image.sourceDigest, onIndex, keys, input.signal);
+  }
+  if (input.referrers === false) return;
+  copy.attached = await discover(roots);
+  if (image.rewritten) copy.leftBehind = (await discover([image.sourceDigest])).filter((a) => a.subject === image.sourceDigest).length;
+}
+
+async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }): Promise<void> {
+  if (!copy.attached?.length) return;
+  const result = await attach(input.engine, copy.spool, copy.job.destinations[i]!, copy.attached, { require: Boolean(input.requireReferrers) }).catch((e: unknown) => {
+    copy.results[i] = { error: e };
+    throw e;
+  });
+  (copy.attachResults ??= [])[i] = result;
+  (copy.warnings ??= []).push(...result.refused);
+  task.title = `${task.title}; referrers ${result.written} new, ${result.present} there${result.refused.length ? `, ${result.refused.length} refused` : ''}`;
+}
+
+/** What is carried with a copy, for the report. */
+function referrersReport(c: PlannedCopy): Record<string, unknown> {
+  if (!c.attached && c.leftBehind === undefined) return {};
+  const types: Record<string, number> = {};
+  for (const a of c.attached ?? []) {
+    const kind = a.tag ? `tag ${a.tag.slice(a.tag.lastIndexOf('.'))}` : a.artifactType ?? 'unknown';
+    types[kind] = (types[kind] ?? 0) + 1;
+  }
+  return {
+    referrers: {
+      count: c.attached?.length ?? 0,
+      types,
+      ...(c.leftBehind ? { leftBehind: c.leftBehind, note: `the rewritten index has a new digest: ${c.leftBehind} signature${c.leftBehind === 1 ? '' : 's'} or attestation${c.leftBehind === 1 ? '' : 's'} of the source index cannot apply to it and were not copied` } : {}),
+    },
+  };
+}
+
 /** What happened (or, in a dry run, would), per copy and destination. */
 export function mirrorReport(state: MirrorState, dryRun: boolean): MirrorReport {
   const copies: CopyReport[] = state.copies.map((c) => {
     if (!c.image) return { source: sourceName(c.job.source), destinations: [], ...(c.error ? { error: errorLine(c.error) } : {}) };
     const digest = c.image.root.digest;
-    return copyReport(c.image, c.job.destinations.map((d, i) => {
+    return { ...copyReport(c.image, c.job.destinations.map((d, i) => {
       const outcome = c.results[i] ?? (c.plans[i] ? planSummary(c.plans[i]!) : { error: new Error('not planned') });
-      return destinationReport(d, digest, outcome);
-    }));
+      const a = c.attachResults?.[i];
+      return { ...destinationReport(d, digest, outcome), ...(a ? { referrers: { written: a.written, present: a.present, fallbackTags: a.fallbackTags, ...(a.api === undefined ? {} : { api: a.api }), refused: a.refused } } : {}) };
+    })), ...referrersReport(c) };
   });
   return { dryRun, copies };
 }
@@ -224,4 +300,28 @@ export function combinedFailure(state: MirrorState): unknown {
 /** Removes every spool's temp files. */
 export async function disposeSpools(state: MirrorState): Promise<void> {
   await settleAll(state.copies.map((c) => c.spool.dispose()));
+}
+
+/**
+ * A whole mirror run, as the command runs it: the reading list (a dry run stops after it),
+ * then the writing list; the report of what happened. Throws the first failure (saying how
+ * many more there were) after the report is made, via `onReport`; spools are removed.
+ */
+export async function runMirror(input: MirrorInput, out: OutputOptions, dryRun: boolean, onReport?: (report: MirrorReport) => Promise<void>): Promise<MirrorReport> {
+  const state = newMirrorState();
+  try {
+    await runTasks(planTasks(input, state), out).catch((e: unknown) => {
+      if (!state.failures.includes(e)) state.failures.push(e);
+    });
+    const unplanned = combinedFailure(state);
+    if (unplanned) throw unplanned;
+    if (!dryRun) await runTasks(copyTasks(input, state), out);
+    const result = mirrorReport(state, dryRun);
+    await onReport?.(result);
+    const failed = combinedFailure(state);
+    if (failed) throw failed;
+    return result;
+  } finally {
+    await disposeSpools(state);
+  }
 }

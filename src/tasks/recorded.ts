@@ -14,7 +14,7 @@ import { layerFormat } from '../oci/compress.ts';
 import { packageVersion } from '../project.ts';
 import { type PublishInputs, type PublishRecord, type PublishRecords, publishKey, toolFingerprint } from '../publish-record.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { perArchTag } from '../registry/push.ts';
+import { perArchTag } from '../registry/publish.ts';
 import { type Repository, formatRepository } from '../registry/reference.ts';
 import type { ImageOptions, ImageState } from './image.ts';
 
@@ -85,6 +85,7 @@ export async function publishInputs(input: Omit<RecordedInput, 'records' | 'clie
     tags: input.tags,
     perArchTags: input.perArchTags,
     target: formatRepository(input.target),
+    ...(opts.attestations || opts.signingKey ? { attestations: { documents: opts.attestations, ...(opts.signingKey ? { signer: opts.signingKey.hint } : {}) } } : {}),
   };
 }
 

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { runCli } from '../support/cli.ts';
 import { ensureBuilder } from '../support/engines.ts';
@@ -254,8 +254,8 @@ describe('bad input to every command', () => {
     // Images to join, and an index to refuse.
     const staged = makeIndex(['amd64', 'arm64'], 'staged');
     const client = new RegistryClient({ insecure: [plain.host] });
-    await pushIndex(client, { registry: plain.host, repository: 'staged' }, staged, { tags: [] });
-    await pushIndex(client, { registry: plain.host, repository: 'staged' }, staged, { tags: ['the-index'] });
+    await publishIndex(client, { registry: plain.host, repository: 'staged' }, staged, { tags: [] });
+    await publishIndex(client, { registry: plain.host, repository: 'staged' }, staged, { tags: ['the-index'] });
     world = { work, fixtures, repo, plain, secure, closedPort: await freePort(), staged: { amd64: staged.images[0]!.manifest.descriptor.digest, index: staged.index.descriptor.digest } };
   });
 

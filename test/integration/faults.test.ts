@@ -7,6 +7,7 @@
  * a tag that names missing content: after each run every tag is walked down to its
  * layers directly on the registry, past the proxy. Then the registry itself dies in
  * the middle of a push, comes back on the same storage, and the push is run again.
+ * Mirrors go through the same faults on the mirror command's own path (runMirror).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -18,8 +19,11 @@ import { PauseBuildError, formatError } from '../../src/errors.ts';
 import type { BuiltIndex } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { fetchImage } from '../../src/registry/pull.ts';
-import { perArchTag, pushIndex } from '../../src/registry/push.ts';
+import { perArchTag, publishIndex } from '../../src/registry/publish.ts';
 import type { Repository } from '../../src/registry/reference.ts';
+import { Engine } from '../../src/registry/plan.ts';
+import { parseEntry } from '../../src/mirror.ts';
+import { runMirror } from '../../src/tasks/mirror.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { runCli } from '../support/cli.ts';
 import { FAULT_KINDS, type FaultKind, type InjectedFault, startFaultProxy } from '../support/faults.ts';
@@ -27,7 +31,7 @@ import { FIVE_ARCHES, makeIndex } from '../support/oci-fixture.ts';
 import { type TestRegistry, skopeo, startRegistry } from '../support/registry.ts';
 import { walkRepository } from '../support/walk.ts';
 
-/** In-process runs: pushIndex with fixture images and short timings. */
+/** In-process runs: publishIndex with fixture images and short timings. */
 const RUNS = 60;
 const AT_ONCE = 10;
 const REQUEST_TIMEOUT_MS = 200;
@@ -55,7 +59,15 @@ function expectedTags(built: BuiltIndex, tags: readonly string[], perArch: boole
 /** Walks the repository on the registry itself; every tag present must be a wanted one holding its digest, complete. */
 async function assertNoBrokenTag(reg: TestRegistry, repository: string, want: Map<string, string>): Promise<Set<string>> {
   const walked = await walkRepository(reg.host, repository);
+  const fallback = /^sha256-[0-9a-f]{64}$/;
+  // What the image tags reach: the subject of every referrers fallback index must be among it.
+  const reached = new Set(walked.filter((t) => !fallback.test(t.tag)).flatMap((t) => [t.digest, ...t.digests]));
   for (const t of walked) {
+    // A fallback index (attestations) is walked complete like any tag, and is about a manifest that is there.
+    if (fallback.test(t.tag)) {
+      assert.ok(reached.has(t.tag.replace('-', ':')), `${repository}: ${t.tag} names a subject no tag reaches`);
+      continue;
+    }
     assert.ok(want.has(t.tag), `${repository}: unexpected tag ${t.tag}`);
     assert.equal(t.digest, want.get(t.tag), `${repository}:${t.tag} holds other content`);
   }
@@ -114,7 +126,7 @@ describe('pushes through a seeded fault proxy', () => {
       const where = `seed ${seed} (rate ${rate})`;
       let pushed = false;
       try {
-        const result = await pushIndex(client, target, built, { tags, perArchTags: perArch });
+        const result = await publishIndex(client, target, built, { tags, perArchTags: perArch });
         assert.equal(result.digest, built.index.descriptor.digest, where);
         pushed = true;
       } catch (e) {
@@ -192,7 +204,9 @@ describe('pushes through a seeded fault proxy', () => {
       const present = await assertNoBrokenTag(reg, repository, new Map([['3.10', expected]]));
       if (r.exitCode === 0) {
         assert.equal((JSON.parse(r.stdout) as { digest: string }).digest, expected, `seed ${seed}`);
-        assert.deepEqual([...present], ['3.10']);
+        // The version tag, and the fallback tags of the attestations (index and two images).
+        assert.deepEqual([...present].filter((tag) => !tag.startsWith('sha256-')), ['3.10']);
+        assert.equal([...present].filter((tag) => tag.startsWith('sha256-')).length, 3);
         const raw = await skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${reg.host}/${repository}:3.10`]);
         assert.equal(raw.exitCode, 0, raw.stderr);
         assert.equal(sha256(raw.stdout), expected);
@@ -206,6 +220,80 @@ describe('pushes through a seeded fault proxy', () => {
     for (const line of ends) t.diagnostic(line);
     t.diagnostic(`${cliFaults.length} faults injected: ${tally(cliFaults)}`);
     assert.ok(cliFaults.length > 0, 'no fault reached the CLI runs');
+  });
+});
+
+/** A one-line error of a mirror through the proxy. */
+const MIRROR_LINE = /^error: (mirror to|pull from|list tags of) 127\.0\.0\.1:\d+\/[a-z0-9/]+(:[\w.-]+)?: [^\n]+ — [^\n]+$/;
+const MIRROR_RUNS = 50;
+
+describe('mirrors through a seeded fault proxy', () => {
+  let reg: TestRegistry;
+  const faults: InjectedFault[] = [];
+  const outcomes = { copied: 0, failed: 0, copiedDespiteFaults: 0 };
+
+  before(async () => {
+    reg = await startRegistry();
+  });
+  after(async () => {
+    await reg?.stop();
+  });
+
+  it(`${MIRROR_RUNS} seeded mirrors on the command's path (runMirror): the exact digest or one line, never a broken tag`, async (t) => {
+    const seeds = Array.from({ length: MIRROR_RUNS }, (_, i) => 1000 + i);
+    const sourceClient = new RegistryClient({ insecure: [reg.host] });
+    const sources = new Map<number, BuiltIndex>();
+    for (const salt of [0, 1, 2]) {
+      const built = makeIndex(salt === 2 ? FIVE_ARCHES : ['amd64', 'arm64'], `mirror salt ${salt}`);
+      sources.set(salt, built);
+      await publishIndex(sourceClient, { registry: reg.host, repository: `msrc/${salt}` }, built, { tags: ['1.0'] });
+    }
+    await sourceClient.close();
+    await inBatches(seeds, AT_ONCE, async (seed) => {
+      const rate = RATES[seed % RATES.length]!;
+      const salt = seed % 3;
+      const built = sources.get(salt)!;
+      const proxy = await startFaultProxy(reg.host, { seed, rate, stallMs: STALL_MS });
+      const client = new RegistryClient({ insecure: [proxy.host], retry: RETRY, requestTimeoutMs: REQUEST_TIMEOUT_MS });
+      const repository = `mdst/s${seed}`;
+      const where = `mirror seed ${seed} (rate ${rate})`;
+      const destinations = [`${proxy.host}/${repository}`, ...(seed % 4 === 0 ? [`${proxy.host}/${repository}-b`] : [])];
+      const entries = [parseEntry({ source: `${proxy.host}/msrc/${salt}:1.0`, destinations })];
+      let copied = false;
+      try {
+        const report = await runMirror({ client, engine: new Engine(client), entries, jobs: 2 }, { quiet: true }, false);
+        assert.equal(report.copies[0]!.digest, built.index.descriptor.digest, where);
+        for (const d of report.copies[0]!.destinations) assert.equal(d.pinned, `${d.repository}@${built.index.descriptor.digest}`, where);
+        copied = true;
+      } catch (e) {
+        assert.ok(e instanceof PauseBuildError, `${where}: not a PauseBuildError: ${e instanceof Error ? e.stack : String(e)}`);
+        const line = formatError(e);
+        assert.match(line, MIRROR_LINE, where);
+        assert.doesNotMatch(line, RAW, where);
+      } finally {
+        await client.close();
+      }
+      await proxy.stop();
+      faults.push(...proxy.injected);
+      const want = new Map([['1.0', built.index.descriptor.digest]]);
+      for (const d of destinations) {
+        const present = await assertNoBrokenTag(reg, d.slice(proxy.host.length + 1), want);
+        if (copied) assert.deepEqual([...present], ['1.0'], `${where}: ${d} has its tag`);
+      }
+      if (copied) {
+        outcomes.copied++;
+        if (proxy.injected.length > 0) outcomes.copiedDespiteFaults++;
+      } else {
+        outcomes.failed++;
+      }
+    });
+    t.diagnostic(`${MIRROR_RUNS} mirrors: ${outcomes.copied} copied (${outcomes.copiedDespiteFaults} despite faults), ${outcomes.failed} ended with one error line`);
+    t.diagnostic(`${faults.length} faults injected: ${tally(faults)}`);
+    assert.equal(outcomes.copied + outcomes.failed, MIRROR_RUNS);
+    assert.ok(outcomes.copied > 0, 'no mirror got through');
+    assert.ok(outcomes.failed > 0, 'no mirror failed: the faults do not bite');
+    assert.ok(outcomes.copiedDespiteFaults > 0, 'no mirror got through its faults');
+    for (const method of ['GET', 'HEAD', 'POST', 'PUT']) assert.ok(faults.some((f) => f.method === method), `no fault on ${method}`);
   });
 });
 
@@ -237,7 +325,7 @@ describe('the registry dies in the middle of a push', () => {
     const repository = 'crash/pause';
     const client = (host: string) => new RegistryClient({ insecure: [host], retry: { attempts: 3, baseDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 1000 }, requestTimeoutMs: 2000 });
     try {
-      await assert.rejects(pushIndex(client(proxy.host), { registry: proxy.host, repository }, built, { tags: ['3.10'] }), (e: unknown) => {
+      await assert.rejects(publishIndex(client(proxy.host), { registry: proxy.host, repository }, built, { tags: ['3.10'] }), (e: unknown) => {
         assertOneLine(e, 'push while the registry dies');
         return true;
       });
@@ -257,7 +345,7 @@ describe('the registry dies in the middle of a push', () => {
 
     await reg.restart();
     assert.deepEqual(await walkRepository(reg.host, repository), [], 'a tag was written before the index');
-    const result = await pushIndex(client(reg.host), { registry: reg.host, repository }, built, { tags: ['3.10'] });
+    const result = await publishIndex(client(reg.host), { registry: reg.host, repository }, built, { tags: ['3.10'] });
     assert.equal(result.digest, built.index.descriptor.digest);
 
     const during = (await reg.requests()).slice(before);

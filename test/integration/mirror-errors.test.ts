@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { blobPath, writeLayout } from '../../src/oci/layout.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { type CliOptions, type CliResult, runCli } from '../support/cli.ts';
 import { FIVE_ARCHES, makeIndex } from '../support/oci-fixture.ts';
@@ -28,7 +28,7 @@ describe('pause-build mirror refuses bad input', () => {
   before(async () => {
     [src, dst, secure] = await Promise.all([startRegistry(), startRegistry(), startRegistry({ tls: true, htpasswd: { username: USER, password: PASSWORD } })]);
     work = await mkdtemp('/tmp/wt-mirror-errors-');
-    await pushIndex(new RegistryClient({ insecure: [src.host] }), { registry: src.host, repository: 'pause' }, built, { tags: ['3.10', 'latest'] });
+    await publishIndex(new RegistryClient({ insecure: [src.host] }), { registry: src.host, repository: 'pause' }, built, { tags: ['3.10', 'latest'] });
   });
   after(async () => {
     await Promise.all([src?.stop(), dst?.stop(), secure?.stop()]);

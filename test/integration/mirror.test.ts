@@ -16,8 +16,8 @@ import { blobOf, jsonBlob } from '../../src/oci/blob.ts';
 import { writeLayout } from '../../src/oci/layout.ts';
 import { MEDIA_TYPES } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { CopySession } from '../../src/registry/copy.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { Engine } from '../../src/registry/plan.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import { parseEntry, type MirrorReport } from '../../src/mirror.ts';
 import { copyTasks, disposeSpools, mirrorReport, newMirrorState, planTasks } from '../../src/tasks/mirror.ts';
 import { type CliOptions, runCli, startCli } from '../support/cli.ts';
@@ -65,7 +65,7 @@ describe('pause-build mirror', () => {
     [src, dst, secure] = await Promise.all([startRegistry(), startRegistry(), startRegistry({ tls: true, htpasswd: { username: USER, password: PASSWORD } })]);
     work = await mkdtemp('/tmp/wt-mirror-it-');
     client = new RegistryClient({ insecure: [src.host, dst.host] });
-    await pushIndex(client, { registry: src.host, repository: 'pause' }, built, { tags: ['3.10'] });
+    await publishIndex(client, { registry: src.host, repository: 'pause' }, built, { tags: ['3.10'] });
   });
   after(async () => {
     await Promise.all([src?.stop(), dst?.stop(), secure?.stop()]);
@@ -261,10 +261,10 @@ describe('pause-build mirror', () => {
 
   it('refuses to move a tag holding other content before writing anything, and moves it with --force', async () => {
     const other = makeIndex(['amd64'], 'another build');
-    await pushIndex(client, { registry: dst.host, repository: 'taken' }, other, { tags: ['3.10'] });
+    await publishIndex(client, { registry: dst.host, repository: 'taken' }, other, { tags: ['3.10'] });
     const { result: refused, requests } = await during(dst, () => mirror([`${src.host}/pause:3.10`, `${dst.host}/taken`, `${dst.host}/free`]));
     assert.equal(refused.exitCode, 1);
-    assert.match(refused.stderr, new RegExp(`^error: ${dst.host}/taken:3\\.10 already holds ${other.index.descriptor.digest}, not ${built.index.descriptor.digest} — pass --force to overwrite it, or mirror to another tag$`, 'm'));
+    assert.match(refused.stderr, new RegExp(`^error: mirror to ${dst.host}/taken: tag 3\\.10 already holds ${other.index.descriptor.digest} \\(not ${built.index.descriptor.digest}\\) — pass --force to overwrite$`, 'm'));
     assert.deepEqual(writes(requests), [], 'not even the other destination was written');
     const forced = await mirror([`${src.host}/pause:3.10`, `${dst.host}/taken`, '--force']);
     assert.equal(forced.exitCode, 0, forced.stderr);
@@ -278,8 +278,8 @@ describe('pause-build mirror', () => {
     let file: string;
 
     before(async () => {
-      for (const v of versions) await pushIndex(client, { registry: src.host, repository: 'bulk' }, images[v]!, { tags: [v] });
-      await pushIndex(client, { registry: src.host, repository: 'other' }, makeIndex(['s390x'], 'other'), { tags: ['1.0'] });
+      for (const v of versions) await publishIndex(client, { registry: src.host, repository: 'bulk' }, images[v]!, { tags: [v] });
+      await publishIndex(client, { registry: src.host, repository: 'other' }, makeIndex(['s390x'], 'other'), { tags: ['1.0'] });
       file = path.join(work, 'mirror.yaml');
       await writeFile(file, [
         'mirrors:',
@@ -336,7 +336,7 @@ describe('pause-build mirror', () => {
     let killed = false;
 
     before(async () => {
-      await pushIndex(client, { registry: src.host, repository: 'interrupted' }, content, { tags: ['1.0'] });
+      await publishIndex(client, { registry: src.host, repository: 'interrupted' }, content, { tags: ['1.0'] });
       let puts = 0;
       // The fourth blob upload kills the CLI, as a crash or a lost machine would.
       proxy = await startProxy(dst.host, ({ method, url }) => {
@@ -423,12 +423,12 @@ describe('pause-build mirror', () => {
   it('streams blobs through temp files when they are large, and removes them, also when a copy fails', async () => {
     const tmpdir = await mkdtemp(path.join(work, 'spool-'));
     const content = makeIndex(['amd64', 'arm64'], 'spooled');
-    await pushIndex(client, { registry: src.host, repository: 'spooled' }, content, { tags: ['1'] });
+    await publishIndex(client, { registry: src.host, repository: 'spooled' }, content, { tags: ['1'] });
     const run = async (destination: string, srcHost: string) => {
       const c = new RegistryClient({ insecure: [srcHost, dst.host], retry: { attempts: 1 } });
       const state = newMirrorState();
       const entries = [parseEntry({ source: `${srcHost}/spooled:1`, destinations: [destination] })];
-      const input = { client: c, session: new CopySession(c), entries, jobs: 2, memoryLimit: 0, tmpdir };
+      const input = { client: c, engine: new Engine(c), entries, jobs: 2, memoryLimit: 0, tmpdir };
       let seen: string[] = [];
       const watch = setInterval(() => {
         void readdir(tmpdir).then(async (dirs) => {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PauseBuildError } from '../../src/errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import { makeIndex } from '../support/oci-fixture.ts';
 import { type TestRegistry, makeCertificates, skopeo, startRegistry } from '../support/registry.ts';
 
@@ -46,7 +46,7 @@ describe('HTTPS registry with htpasswd', () => {
   it('pushes with the right credentials and the CA', async () => {
     const c = client({ ca: [reg.certificates!.caPem], caFile: reg.certificates!.caFile, credentials: { explicit: { username: USER, password: PASSWORD } } });
     try {
-      const result = await pushIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10'] });
+      const result = await publishIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10'] });
       assert.equal(result.blobs.uploaded, 4);
     } finally {
       await c.close();
@@ -62,7 +62,7 @@ describe('HTTPS registry with htpasswd', () => {
     await writeFile(path.join(dir, 'config.json'), JSON.stringify({ auths: { [`https://${reg.host}`]: { auth: Buffer.from(`${USER}:${PASSWORD}`).toString('base64') } } }));
     const c = client({ ca: [reg.certificates!.caPem], credentials: { dockerConfigDir: dir } });
     try {
-      const result = await pushIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10', 'from-config'] });
+      const result = await publishIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10', 'from-config'] });
       assert.deepEqual(result.tags.map((t) => t.status), ['unchanged', 'created']);
     } finally {
       await c.close();
@@ -74,7 +74,7 @@ describe('HTTPS registry with htpasswd', () => {
     const lines: string[] = [];
     const c = client({ ca: [reg.certificates!.caPem], credentials: { explicit: { username: USER, password: wrong } }, debug: (l) => lines.push(l) });
     try {
-      await assert.rejects(pushIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10'] }), (e: unknown) => {
+      await assert.rejects(publishIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10'] }), (e: unknown) => {
         assert.ok(e instanceof PauseBuildError);
         assert.equal(e.message, `push to ${reg.host}/pause: authentication failed (401)`);
         assert.equal(e.hint, `check --username/--password-stdin or docker login ${reg.host}`);
@@ -104,7 +104,7 @@ describe('HTTPS registry with htpasswd', () => {
 
   it('does not trust a certificate from an unknown CA', async () => {
     const c = client({ credentials: { explicit: { username: USER, password: PASSWORD } } });
-    await assert.rejects(pushIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10'] }), (e: unknown) => {
+    await assert.rejects(publishIndex(c, { registry: reg.host, repository: 'pause' }, built, { tags: ['3.10'] }), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);
       assert.match(e.message, new RegExp(`^push to ${reg.host}/pause: TLS certificate of ${reg.host} is not trusted \\([^)]+\\)$`));
       assert.ok(!e.message.includes('attempts'), 'an untrusted certificate is not retried');
@@ -159,7 +159,7 @@ describe('registry with bearer tokens', () => {
     const built = makeIndex(undefined, 'token');
     const lines: string[] = [];
     const c = client({ credentials: { explicit: { username: USER, password: PASSWORD } }, debug: (l) => lines.push(l) });
-    const result = await pushIndex(c, { registry: reg.host, repository: 'team/pause' }, built, { tags: ['3.10'], perArchTags: true });
+    const result = await publishIndex(c, { registry: reg.host, repository: 'team/pause' }, built, { tags: ['3.10'], perArchTags: true });
     assert.equal(result.blobs.uploaded, 10);
     const requests = reg.tokenServer!.requests;
     assert.equal(requests.length, 1, JSON.stringify(requests));
@@ -175,8 +175,8 @@ describe('registry with bearer tokens', () => {
   it('asks for pull on the source repository when mounting', async () => {
     const built = makeIndex(['amd64'], 'token mount');
     const c = client({ credentials: { explicit: { username: USER, password: PASSWORD } } });
-    await pushIndex(c, { registry: reg.host, repository: 'src' }, built, { tags: ['1'] });
-    const result = await pushIndex(c, { registry: reg.host, repository: 'dst' }, built, { tags: ['1'], mountFrom: ['src'] });
+    await publishIndex(c, { registry: reg.host, repository: 'src' }, built, { tags: ['1'] });
+    const result = await publishIndex(c, { registry: reg.host, repository: 'dst' }, built, { tags: ['1'], mountFrom: ['src'] });
     assert.equal(result.blobs.mounted, 2);
     assert.ok(reg.tokenServer!.requests.some((r) => r.scopes.includes('repository:dst:pull,push') && r.scopes.includes('repository:src:pull')));
   });
@@ -186,7 +186,7 @@ describe('registry with bearer tokens', () => {
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'config.json'), JSON.stringify({ auths: { [reg.host]: { identitytoken: IDENTITY } } }));
     const before = reg.tokenServer!.requests.length;
-    const result = await pushIndex(client({ credentials: { dockerConfigDir: dir } }), { registry: reg.host, repository: 'idtok' }, makeIndex(['arm'], 'idtok'), { tags: ['1'] });
+    const result = await publishIndex(client({ credentials: { dockerConfigDir: dir } }), { registry: reg.host, repository: 'idtok' }, makeIndex(['arm'], 'idtok'), { tags: ['1'] });
     assert.equal(result.blobs.uploaded, 2);
     const used = reg.tokenServer!.requests.slice(before);
     assert.deepEqual(used.map((r) => [r.method, r.user, r.status]), [['POST', USER, 200]]);
@@ -194,7 +194,7 @@ describe('registry with bearer tokens', () => {
 
   it('reports a wrong password refused by the token service, without the password', async () => {
     const wrong = 'Not-The-Password-42';
-    await assert.rejects(pushIndex(client({ credentials: { explicit: { username: USER, password: wrong } } }), { registry: reg.host, repository: 'x' }, makeIndex(['amd64']), { tags: ['1'] }), (e: unknown) => {
+    await assert.rejects(publishIndex(client({ credentials: { explicit: { username: USER, password: wrong } } }), { registry: reg.host, repository: 'x' }, makeIndex(['amd64']), { tags: ['1'] }), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);
       assert.equal(e.message, `push to ${reg.host}/x: authentication failed (401 from token service ${new URL(reg.tokenServer!.realm).host})`);
       assertNoSecret(errorText(e), wrong);
@@ -204,7 +204,7 @@ describe('registry with bearer tokens', () => {
 
   it('reports an anonymous push as an authentication failure', async () => {
     await assert.rejects(
-      pushIndex(client({ credentials: { dockerConfigDir: path.join(work, 'none') } }), { registry: reg.host, repository: 'x' }, makeIndex(['amd64']), { tags: ['1'] }),
+      publishIndex(client({ credentials: { dockerConfigDir: path.join(work, 'none') } }), { registry: reg.host, repository: 'x' }, makeIndex(['amd64']), { tags: ['1'] }),
       new RegExp(`^RegistryError: push to ${reg.host}/x: authentication failed \\(401\\)$`),
     );
   });

@@ -1,5 +1,5 @@
 /**
- * pushIndex and the client against a real distribution registry on loopback, with
+ * publishIndex and the client against a real distribution registry on loopback, with
  * skopeo as an independent reader, and a proxy to count requests and inject failures.
  */
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { PauseBuildError } from '../../src/errors.ts';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import type { Repository } from '../../src/registry/reference.ts';
 import { FIVE_ARCHES, makeIndex } from '../support/oci-fixture.ts';
 import { type TestRegistry, freePort, skopeo, startProxy, startRegistry } from '../support/registry.ts';
@@ -43,7 +43,7 @@ describe('push to a plain registry', () => {
 
   it('pushes a 5-platform index that skopeo reads back byte for byte', async () => {
     const events: string[] = [];
-    const result = await pushIndex(client, repo, built, { tags: ['3.10'], perArchTags: true, onProgress: (e) => events.push(e.type) });
+    const result = await publishIndex(client, repo, built, { tags: ['3.10'], perArchTags: true, onProgress: (e) => events.push(e.type) });
     assert.equal(result.digest, built.index.descriptor.digest);
     assert.equal(result.reference, `${reg.host}/pause@${built.index.descriptor.digest}`);
     assert.equal(result.unchanged, false);
@@ -97,7 +97,7 @@ describe('push to a plain registry', () => {
 
   it('does nothing when the tags already hold this index: no uploads, not even blob HEADs', async () => {
     const before = (await reg.requests()).length;
-    const result = await pushIndex(client, repo, built, { tags: ['3.10'], perArchTags: true });
+    const result = await publishIndex(client, repo, built, { tags: ['3.10'], perArchTags: true });
     const during = (await reg.requests()).slice(before);
     assert.equal(result.unchanged, true);
     assert.deepEqual(result.blobs, { uploaded: 0, skipped: 0, mounted: 0, uploadedBytes: 0, skippedBytes: 0, mountedBytes: 0 });
@@ -109,7 +109,7 @@ describe('push to a plain registry', () => {
 
   it('adds a new tag for existing content without uploading anything', async () => {
     const before = (await reg.requests()).length;
-    const result = await pushIndex(client, repo, built, { tags: ['3.10', 'latest'] });
+    const result = await publishIndex(client, repo, built, { tags: ['3.10', 'latest'] });
     const during = (await reg.requests()).slice(before);
     assert.deepEqual(result.tags.map((t) => [t.tag, t.status]), [['3.10', 'unchanged'], ['latest', 'created']]);
     assert.equal(during.filter((r) => r.method === 'POST').length, 0);
@@ -120,7 +120,7 @@ describe('push to a plain registry', () => {
   it('refuses to move a tag to other content, and changes nothing', async () => {
     const other = makeIndex(FIVE_ARCHES, 'other build');
     const before = (await reg.requests()).length;
-    await assert.rejects(pushIndex(client, repo, other, { tags: ['3.10'] }), (e: unknown) => {
+    await assert.rejects(publishIndex(client, repo, other, { tags: ['3.10'] }), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);
       assert.equal(e.message, `push to ${reg.host}/pause: tag 3.10 already holds ${built.index.descriptor.digest} (not ${other.index.descriptor.digest})`);
       assert.equal(e.hint, 'pass --force to overwrite');
@@ -130,14 +130,14 @@ describe('push to a plain registry', () => {
     assert.deepEqual(during.filter((r) => r.method !== 'HEAD'), [], 'nothing written');
     assert.deepEqual((await inspectRaw(reg.host, 'pause:3.10')).stdout, Buffer.from(built.index.bytes));
 
-    const perArch = await pushIndex(client, repo, other, { tags: ['3.10'], perArchTags: true }).catch((e: Error) => e);
+    const perArch = await publishIndex(client, repo, other, { tags: ['3.10'], perArchTags: true }).catch((e: Error) => e);
     assert.ok(perArch instanceof PauseBuildError);
     assert.match(perArch.message, /tag 3\.10-linux-amd64 already holds .* \(and 5 more tags\)$/);
   });
 
   it('moves the tag with force', async () => {
     const other = makeIndex(FIVE_ARCHES, 'forced build');
-    const result = await pushIndex(client, repo, other, { tags: ['3.10'], force: true });
+    const result = await publishIndex(client, repo, other, { tags: ['3.10'], force: true });
     assert.deepEqual(result.tags, [{ tag: '3.10', digest: other.index.descriptor.digest, status: 'overwritten', previous: built.index.descriptor.digest }]);
     assert.deepEqual((await inspectRaw(reg.host, 'pause:3.10')).stdout, Buffer.from(other.index.bytes));
     // The per-arch tags were not asked for, so they still hold the first build.
@@ -147,9 +147,9 @@ describe('push to a plain registry', () => {
   it('mounts blobs from another repository of the same registry', async () => {
     const content = makeIndex(FIVE_ARCHES, 'mounted');
     const staging = { registry: reg.host, repository: 'staging/pause' };
-    await pushIndex(client, staging, content, { tags: ['3.11'] });
+    await publishIndex(client, staging, content, { tags: ['3.11'] });
     const before = (await reg.requests()).length;
-    const result = await pushIndex(client, { registry: reg.host, repository: 'release/pause' }, content, { tags: ['3.11'], mountFrom: ['staging/pause'] });
+    const result = await publishIndex(client, { registry: reg.host, repository: 'release/pause' }, content, { tags: ['3.11'], mountFrom: ['staging/pause'] });
     const during = (await reg.requests()).slice(before);
     assert.equal(result.blobs.mounted, 10);
     assert.equal(result.blobs.uploaded, 0);
@@ -160,7 +160,7 @@ describe('push to a plain registry', () => {
     assert.deepEqual((await inspectRaw(reg.host, 'release/pause:3.11')).stdout, Buffer.from(content.index.bytes));
 
     // Several candidates: the one holding the blobs is found by HEAD, then mounted from.
-    const third = await pushIndex(client, { registry: reg.host, repository: 'third/pause' }, content, { tags: ['3.11'], mountFrom: ['empty/repo', 'release/pause'] });
+    const third = await publishIndex(client, { registry: reg.host, repository: 'third/pause' }, content, { tags: ['3.11'], mountFrom: ['empty/repo', 'release/pause'] });
     assert.equal(third.blobs.mounted, 10);
     const thirdMounts = (await reg.requests()).filter((r) => r.method === 'POST' && r.url.startsWith('/v2/third/pause/') && r.url.includes('from=release%2Fpause'));
     assert.equal(thirdMounts.length, 10);
@@ -168,7 +168,7 @@ describe('push to a plain registry', () => {
 
   it('falls back to uploading when the mount source lacks the blob', async () => {
     const content = makeIndex(['amd64'], 'not anywhere');
-    const result = await pushIndex(client, { registry: reg.host, repository: 'fresh' }, content, { tags: ['1'], mountFrom: ['staging/pause'] });
+    const result = await publishIndex(client, { registry: reg.host, repository: 'fresh' }, content, { tags: ['1'], mountFrom: ['staging/pause'] });
     assert.equal(result.blobs.uploaded, 2);
     assert.equal(result.blobs.mounted, 0);
     assert.equal((await inspectRaw(reg.host, 'fresh:1')).exitCode, 0);
@@ -178,7 +178,7 @@ describe('push to a plain registry', () => {
     const content = makeIndex(['amd64', 'arm64'], 'partial');
     const target = { registry: reg.host, repository: 'partial' };
     await client.uploadBlob(target, content.images[0]!.layers[0]!);
-    const result = await pushIndex(client, target, content, { tags: ['1'] });
+    const result = await publishIndex(client, target, content, { tags: ['1'] });
     assert.equal(result.blobs.skipped, 1);
     assert.equal(result.blobs.skippedBytes, content.images[0]!.layers[0]!.descriptor.size);
     assert.equal(result.blobs.uploaded, 3);
@@ -251,7 +251,7 @@ describe('push to a plain registry', () => {
     });
     try {
       const started = Date.now();
-      const result = await pushIndex(clientFor(proxy.host), { registry: proxy.host, repository: 'flaky' }, content, { tags: ['1.0'] });
+      const result = await publishIndex(clientFor(proxy.host), { registry: proxy.host, repository: 'flaky' }, content, { tags: ['1.0'] });
       assert.equal(result.blobs.uploaded, 10);
       assert.equal(proxy.count('PUT', /\/blobs\/uploads\//), 11, 'one upload was tried twice');
       assert.equal(proxy.requests.filter((r) => r.status === 500).length, 1);
@@ -269,14 +269,14 @@ describe('push to a plain registry', () => {
     const proxy = await startProxy(reg.host, ({ method, url }) => (method === 'PUT' && url.includes('/blobs/uploads/') && url.includes(encodeURIComponent(bad)) ? 500 : undefined));
     try {
       const target = { registry: proxy.host, repository: 'broken' };
-      await assert.rejects(pushIndex(clientFor(proxy.host), target, content, { tags: ['1.0'], perArchTags: true }), (e: unknown) => {
+      await assert.rejects(publishIndex(clientFor(proxy.host), target, content, { tags: ['1.0'], perArchTags: true }), (e: unknown) => {
         assert.ok(e instanceof PauseBuildError);
         assert.equal(e.message, `push to ${proxy.host}/broken: upload of blob ${bad.slice(0, 19)} failed: 500 Internal Server Error (UNKNOWN: injected failure) (3 attempts)`);
         assert.match(e.hint ?? '', /try again later/);
         return true;
       });
       assert.equal(proxy.count('PUT', new RegExp(encodeURIComponent(bad))), 3);
-      assert.equal(proxy.count('PUT', /\/manifests\/(1\.0|sha256:)/), 4, 'only the manifests of the four complete images');
+      assert.equal(proxy.count('PUT', /\/manifests\/(1\.0|sha256:)/), 0, 'no manifest before every blob is in');
       for (const tag of ['1.0', '1.0-linux-amd64', '1.0-linux-ppc64le']) {
         const r = await inspectRaw(reg.host, `broken:${tag}`);
         assert.notEqual(r.exitCode, 0, `tag ${tag} must not exist`);
@@ -291,7 +291,7 @@ describe('push to a plain registry', () => {
   it('says a registry that is down is unreachable', async () => {
     const port = await freePort();
     const host = `127.0.0.1:${port}`;
-    await assert.rejects(pushIndex(clientFor(host), { registry: host, repository: 'pause' }, built, { tags: ['3.10'] }), (e: unknown) => {
+    await assert.rejects(publishIndex(clientFor(host), { registry: host, repository: 'pause' }, built, { tags: ['3.10'] }), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);
       assert.equal(e.message, `push to ${host}/pause: registry ${host} unreachable (connection refused) (3 attempts)`);
       assert.equal(e.hint, `check that the registry runs and listens on ${host}`);
@@ -313,7 +313,7 @@ describe('push to a plain registry', () => {
     const ac = new AbortController();
     const reason = new Error('interrupted');
     ac.abort(reason);
-    await assert.rejects(pushIndex(client, { registry: reg.host, repository: 'aborted' }, built, { tags: ['1'], signal: ac.signal }), (e: unknown) => e === reason);
+    await assert.rejects(publishIndex(client, { registry: reg.host, repository: 'aborted' }, built, { tags: ['1'], signal: ac.signal }), (e: unknown) => e === reason);
     assert.equal(await client.headManifest({ registry: reg.host, repository: 'aborted' }, '1'), undefined);
   });
 });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { runCli } from '../support/cli.ts';
 import { GIT_ENV, type TempRepo, tempRepo } from '../support/git.ts';
@@ -15,7 +15,7 @@ let repo: TempRepo;
 before(async () => {
   registry = await startRegistry();
   const client = new RegistryClient({ insecure: [registry.host] });
-  await pushIndex(client, { registry: registry.host, repository: 'k8s/pause' }, makeIndex(['amd64']), { tags: ['3.11'] });
+  await publishIndex(client, { registry: registry.host, repository: 'k8s/pause' }, makeIndex(['amd64']), { tags: ['3.11'] });
   repo = await tempRepo('release-registry');
   await repo.commit('Initial import', { VERSION: '3.10\n' });
   await repo.git('tag', '-a', 'v3.10', '-m', 'Release 3.10');

@@ -16,7 +16,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushIndex } from '../../src/registry/push.ts';
+import { publishIndex } from '../../src/registry/publish.ts';
 import { assertOneLineError } from '../support/assert.ts';
 import { runCli } from '../support/cli.ts';
 import { GIT_ENV } from '../support/git.ts';
@@ -121,7 +121,7 @@ describe('secrets never reach the output', () => {
     // Per-arch images for `index --from`, pushed by digest as a release job would.
     for (const reg of Object.values(regs)) {
       const client = new RegistryClient({ insecure: [reg.host], credentials: { explicit: { username: USER, password: PASSWORD } } });
-      await pushIndex(client, { registry: reg.host, repository: 'staged' }, staged, { tags: [], withIndex: false });
+      await publishIndex(client, { registry: reg.host, repository: 'staged' }, staged, { tags: [], withIndex: false });
     }
     repo = path.join(work, 'repo');
     await mkdir(repo);

@@ -1,0 +1,102 @@
+/**
+ * The attestation step of the image stage: gathers the facts only the build has (the
+ * binaries' digests, pause.c's, the toolchain's libc and compiler, the builder image, the
+ * commit, the Actions run) and makes the artifacts that go with the index.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ListrTask } from 'listr2';
+import { type AttestationSet, type ImageFacts, buildAttestations } from '../attest/attestations.ts';
+import type { SigningKey } from '../attest/keys.ts';
+import { ciRun } from '../attest/provenance.ts';
+import { capture } from '../exec.ts';
+import { packageVersion } from '../project.ts';
+import { platformString } from '../platforms.ts';
+import { type ToolchainComponents, readComponents } from '../toolchain/components.ts';
+import type { BuildOptions, BuildState } from './context.ts';
+
+export interface AttestOptions extends BuildOptions {
+  readonly attestations: boolean;
+  readonly signingKey?: SigningKey;
+  readonly dockerfile: string;
+  readonly epoch: number;
+  readonly sourceUrl: string;
+  readonly buildArgs: Readonly<Record<string, string>>;
+}
+
+export interface AttestState extends BuildState {
+  components?: Promise<Map<string, ToolchainComponents>>;
+  attestations?: AttestationSet;
+  dockerfileText?: string;
+}
+
+const digests = (bytes: Uint8Array) => ({ sha256: createHash('sha256').update(bytes).digest('hex'), sha1: createHash('sha1').update(bytes).digest('hex') });
+
+/** Starts reading the toolchain's versions as soon as the toolchain is known (while compiling). */
+export function startComponents(opts: AttestOptions, state: AttestState): void {
+  if (!opts.attestations || state.components || !state.toolchain) return;
+  state.components = readComponents(state.toolchain.kind, state.builderImage, opts.platforms);
+  state.components.catch(() => undefined); // awaited by the attestation task
+}
+
+async function gitCommit(root: string): Promise<string | undefined> {
+  const r = await capture('git', ['rev-parse', '--verify', 'HEAD'], { cwd: root });
+  return r.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
+}
+
+async function imageIdOf(engine: string, image: string): Promise<string | undefined> {
+  const r = await capture(engine, ['image', 'inspect', '--format', '{{.Id}}', image]);
+  return r.exitCode === 0 ? r.stdout.trim().replace(/^sha256:/, '') : undefined;
+}
+
+export function attestTask(opts: AttestOptions, state: AttestState & { built?: import('../oci/types.ts').BuiltIndex }): ListrTask {
+  return {
+    title: 'Attestations',
+    enabled: () => opts.attestations || opts.signingKey !== undefined,
+    task: async (_ctx, task) => {
+      startComponents(opts, state);
+      const components = opts.attestations ? await state.components! : new Map<string, ToolchainComponents>();
+      const sourceBytes = await readFile(opts.source);
+      const images = new Map<string, ImageFacts>();
+      for (const p of opts.attestations ? opts.platforms : []) {
+        const bin = state.binaries.get(p.arch)!;
+        const d = digests(await readFile(bin.path));
+        images.set(p.arch, { arch: p.arch, platform: platformString(p), binarySha256: d.sha256, binarySha1: d.sha1, components: components.get(p.arch)! });
+      }
+      const tc = state.toolchain!;
+      const toolchain = tc.kind === 'host'
+        ? { kind: 'host', identity: await tc.identity(opts.platforms[0]!) }
+        : { kind: tc.kind, image: state.builderImage, imageId: state.builderImage ? await imageIdOf(tc.kind, state.builderImage) : undefined, base: opts.base };
+      const src = digests(sourceBytes);
+      const rel = (file: string) => {
+        const r = path.relative(opts.root, file);
+        return r.startsWith('..') || path.isAbsolute(r) ? path.basename(file) : r;
+      };
+      state.attestations = await buildAttestations({
+        built: state.built!,
+        images,
+        source: { file: path.basename(opts.source), path: rel(opts.source), ...src },
+        binaryPath: '/pause',
+        key: opts.signingKey,
+        documents: opts.attestations,
+        provenance: {
+          version: opts.version.tag,
+          arches: opts.platforms.map((p) => p.arch),
+          sourceUrl: opts.sourceUrl,
+          commit: await gitCommit(opts.root),
+          revision: opts.revision,
+          dockerfile: { path: rel(opts.dockerfile), sha256: createHash('sha256').update(state.dockerfileText ?? (await readFile(opts.dockerfile, 'utf8'))).digest('hex') },
+          buildArgs: opts.buildArgs,
+          epoch: opts.epoch,
+          pauseSource: { path: rel(opts.source), sha256: src.sha256 },
+          toolchain,
+          toolVersion: packageVersion(),
+          ci: ciRun(process.env),
+        },
+      });
+      const n = state.attestations.artifacts.length;
+      task.title = `Attestations: ${n} artifacts (SBOM and provenance${opts.signingKey ? ', signed' : ''})`;
+    },
+  };
+}

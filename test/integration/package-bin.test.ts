@@ -5,6 +5,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
 import { REPO_ROOT } from '../support/cli.ts';
+import { nodeBinary } from '../support/tools.ts';
 
 describe('package bin', () => {
   it('npm run build leaves an executable dist/cli.js that npx runs', async () => {
@@ -16,4 +17,20 @@ describe('package bin', () => {
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(r.stdout.trim(), pkg.version);
   });
+
+  for (const major of [22, 24] as const) {
+    it(`npx pause-build runs under Node.js ${major} (the bin's shebang takes node from PATH)`, async () => {
+      const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+      const bin = path.dirname(nodeBinary(major));
+      const env = { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}` };
+      const seen = await execa('node', ['-p', 'process.versions.node'], { env });
+      assert.equal(seen.stdout.split('.')[0], String(major));
+      const r = await execa('npx', ['--no-install', 'pause-build', '--tool-version'], { cwd: REPO_ROOT, env, reject: false });
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout.trim(), pkg.version);
+      const help = await execa('npx', ['--no-install', 'pause-build', 'image', '--help'], { cwd: REPO_ROOT, env, reject: false });
+      assert.equal(help.exitCode, 0, help.stderr);
+      assert.match(help.stdout, /--engine/);
+    });
+  }
 });

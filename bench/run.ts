@@ -65,8 +65,8 @@ async function main(): Promise<number> {
   const opts = options();
   await requireTools();
   // The CLI as users run it (the package's bin), built from this checkout.
-  log('building dist/ from src/');
-  await mustRun('tsc -p tsconfig.build.json', process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+  log('bundling dist/ from src/');
+  await mustRun('npm run build', process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs')], { cwd: ROOT });
   const tag = (await resolveVersion(ROOT)).tag;
   const bench = await Bench.create(tag);
   const stop = (signal: NodeJS.Signals) => {

@@ -2,9 +2,11 @@
  * npm run bench [-- --runs N] [--only release,noop,mirror] [--write]
  *
  * pause-build side by side with what it replaces, on this machine and with podman: a full
- * release against upstream's Makefile flow (bench/upstream-flow.sh), a no-op re-release,
- * and mirroring against skopeo. Prints markdown tables (medians over N runs, min–max,
- * speedups against the targets); --write also puts them in bench/RESULTS.md.
+ * release against upstream's Makefile flow (bench/upstream-flow.sh) and against the bare
+ * parallel compile in the builder, a no-op re-release, start-up against `node -e 0`, and
+ * mirroring (the `pause-build mirror` CLI) against crane, oras and skopeo. Prints markdown
+ * tables (medians over N runs, min–max, ratios of one run against the targets); --write also
+ * puts them in bench/RESULTS.md. `--runs 1` is the quick mode: every row once.
  * It is a benchmark, not a test: it fails only when a side fails to do its job.
  *
  * Everything it starts is its own: registries on free loopback ports, files under
@@ -15,9 +17,11 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { resolveVersion } from '../src/project.ts';
+import { unstableTool } from '../test/support/tools.ts';
 import { Bench, CLI, ROOT } from './lib/bench.ts';
 import { describeMachine } from './lib/machine.ts';
 import { mirror } from './lib/mirror.ts';
+import { startup } from './lib/startup.ts';
 import { killAll, mustRun, timed } from './lib/process.ts';
 import { fullRelease, noopRelease } from './lib/publish.ts';
 import { type Results, renderResults, writeResultsFile } from './lib/report.ts';
@@ -55,9 +59,11 @@ function log(line: string): void {
 }
 
 async function requireTools(): Promise<void> {
-  for (const tool of ['podman', 'skopeo', 'docker-registry']) {
+  unstableTool('crane');
+  unstableTool('oras');
+  for (const tool of ['podman', 'skopeo', 'docker-registry', '/usr/bin/time']) {
     const r = await timed('sh', ['-c', `command -v ${tool}`]);
-    if (r.exitCode !== 0) throw new Error(`${tool} is not installed: run bash build/setup.sh (as root)`);
+    if (r.exitCode !== 0) throw new Error(`${tool} is not installed: run bash build/setup.sh and bash build/test-tools.sh (as root)`);
   }
 }
 
@@ -65,8 +71,8 @@ async function main(): Promise<number> {
   const opts = options();
   await requireTools();
   // The CLI as users run it (the package's bin), built from this checkout.
-  log('building dist/ from src/');
-  await mustRun('tsc -p tsconfig.build.json', process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT });
+  log('bundling dist/ from src/');
+  await mustRun('npm run build', process.execPath, [path.join(ROOT, 'scripts', 'bundle.mjs')], { cwd: ROOT });
   const tag = (await resolveVersion(ROOT)).tag;
   const bench = await Bench.create(tag);
   const stop = (signal: NodeJS.Signals) => {
@@ -85,8 +91,8 @@ async function main(): Promise<number> {
     const machine = await describeMachine();
     log('builder image (built now if missing; never timed)');
     const builder = (await mustRun('pause-build builder', process.execPath, [CLI, 'builder', '--engine', 'podman'], { cwd: ROOT, timeout: 900 })).stdout.trim();
-    const cliStart: number[] = [];
-    for (let i = 0; i < opts.runs; i++) cliStart.push((await mustRun('pause-build --tool-version', process.execPath, [CLI, '--tool-version'])).seconds);
+    log('start-up');
+    const started = await startup(opts.runs);
 
     const attempt = async <T>(name: Scenario, fn: () => Promise<T>): Promise<T | { error: string } | undefined> => {
       if (!opts.only.has(name)) return undefined;
@@ -101,7 +107,7 @@ async function main(): Promise<number> {
     };
     const release = await attempt('release', () => fullRelease(bench, builder, opts.runs, log));
     const noop = await attempt('noop', () => noopRelease(bench, builder, opts.runs, log));
-    const mirrored = await attempt('mirror', () => mirror(bench, opts.runs, log));
+    const mirrored = await attempt('mirror', () => mirror(bench, CLI, opts.runs, log));
 
     const results: Results = {
       runs: opts.runs,
@@ -109,7 +115,7 @@ async function main(): Promise<number> {
       machine,
       load: { before, after: loadavg()[0]! },
       tag,
-      cliStart,
+      startup: started,
       release,
       noop,
       mirror: mirrored,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests use beside pause-build itself (as root), idempotently:
 # - Debian 12 packages: wine64 (runs the Windows binaries), containerd 1.6 (a runtime the
-#   sandbox tests start privately);
+#   sandbox tests start privately), GNU time (peak memory of each copy in npm run bench);
 # - today's cosign, oras, crane, containerd 2 and the CRI API proto from Debian unstable,
 #   unpacked into $PAUSE_BUILD_TOOLS/root and never installed system-wide (that would
 #   upgrade libc); they need only libc6 >= 2.34;
@@ -11,7 +11,7 @@
 set -euo pipefail
 
 tools=${PAUSE_BUILD_TOOLS:-/var/cache/pause-build-tools}
-packages=(wine64 containerd runc golang-go gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 strace)
+packages=(wine64 containerd runc golang-go gcc-mingw-w64-x86-64 binutils-mingw-w64-x86-64 strace time)
 unstable=(cosign oras crane containerd golang-github-kubernetes-cri-api-dev)
 node_versions=(22 24)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import type { Runtime } from './commands/common.ts';
 import { PauseBuildError, formatError } from './errors.ts';
 import { annotateError, inActions, maskEnvSecrets, maskSecretSync } from './github.ts';
@@ -37,6 +37,7 @@ function familiesFor(args: readonly string[]): typeof FAMILIES {
 }
 
 async function program(args: readonly string[]): Promise<Command> {
+  const { Command } = await import('commander');
   const cli = new Command('pause-build')
     .description('Build, verify, publish and mirror the Kubernetes pause image')
     .version(packageVersion(), '-V, --tool-version', 'print the pause-build version')
@@ -51,7 +52,14 @@ async function program(args: readonly string[]): Promise<Command> {
   return cli;
 }
 
+/** `--tool-version` alone: answered before commander or any command family is loaded. */
+const VERSION_ONLY = new Set(['-V', '--tool-version']);
+
 async function main(argv: string[]): Promise<number> {
+  if (argv.length === 3 && VERSION_ONLY.has(argv[2]!)) {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   // In GitHub Actions, secrets from the environment are masked before anything is printed,
   // and every credential read later (--password-stdin, docker config, helpers, tokens) as
   // soon as it is read, before it is sent anywhere.
@@ -80,4 +88,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv);
+// No top-level await: the bundle is a CommonJS file (see scripts/bundle.mjs).
+void main(process.argv).then((code) => {
+  process.exitCode = code;
+});

@@ -47,20 +47,26 @@ export interface Report {
   readonly digest?: string;
   /** Full references or bare tags. */
   readonly tags?: readonly string[];
+  /** host/repo@sha256:… references, one per destination written. */
+  readonly pinned?: readonly string[];
+  /** An OCI layout reference, oci:DIR:TAG. */
+  readonly layout?: string;
   readonly platforms?: readonly PlatformRow[];
   /** Extra key/value lines shown under the heading. */
   readonly facts?: readonly (readonly [string, string])[];
 }
 
-export const OUTPUT_NAMES = ['digest', 'tags', 'version', 'image'] as const;
+export const OUTPUT_NAMES = ['digest', 'tags', 'pinned', 'version', 'image', 'layout'] as const;
 
-/** Step outputs: digest, tags (one per line, as docker/metadata-action does), version, image. */
+/** Step outputs: digest, tags and pinned (one per line, as docker/metadata-action does), version, image, layout. */
 export function outputsOf(report: Report): Record<string, string> {
   const out: Record<string, string> = {};
   if (report.digest !== undefined) out.digest = report.digest;
   if (report.tags !== undefined) out.tags = report.tags.join('\n');
+  if (report.pinned !== undefined) out.pinned = report.pinned.join('\n');
   if (report.version !== undefined) out.version = report.version;
   if (report.image !== undefined) out.image = report.image;
+  if (report.layout !== undefined) out.layout = report.layout;
   return out;
 }
 
@@ -82,10 +88,15 @@ export function summaryMarkdown(report: Report): string {
   if (report.version !== undefined) facts.push(['version', report.version]);
   if (report.image !== undefined) facts.push(['image', report.image]);
   if (report.digest !== undefined) facts.push(['digest', report.digest]);
+  if (report.layout !== undefined) facts.push(['layout', report.layout]);
   facts.push(...(report.facts ?? []).map(([k, v]) => [k, v] as [string, string]));
   for (const [k, v] of facts) lines.push(`- **${k}**: \`${v}\``);
   if (report.tags && report.tags.length > 0) lines.push(`- **tags**: ${report.tags.map((t) => `\`${t}\``).join(', ')}`);
-  if (facts.length > 0 || report.tags?.length) lines.push('');
+  if (report.pinned && report.pinned.length > 0) {
+    lines.push('- **pinned**:');
+    for (const p of report.pinned) lines.push(`  - \`${cell(p)}\``);
+  }
+  if (facts.length > 0 || report.tags?.length || report.pinned?.length) lines.push('');
   if (report.platforms && report.platforms.length > 0) {
     lines.push('| platform | digest | size |', '| --- | --- | ---: |');
     for (const p of report.platforms) lines.push(`| ${cell(p.platform)} | \`${cell(p.digest)}\` | ${formatSize(p.size)} |`);

@@ -103,8 +103,13 @@ export class PublishRecords {
  * change to any of them (a new release, or a checkout with local changes) makes every
  * earlier record unusable, so a record never vouches for what this code would not build.
  */
+/** Set (by esbuild's define) only in the bundled dist/cli.js. */
+declare const PAUSE_BUILD_BUNDLED: true | undefined;
+
 export async function toolFingerprint(packageVersion: string, layerFormat: string): Promise<string> {
   const h = createHash('sha256').update(`${packageVersion}\0${layerFormat}\0`);
+  // The bundled CLI holds the OCI modules inside itself: the whole bundle is what is on disk.
+  if (typeof PAUSE_BUILD_BUNDLED !== 'undefined') return h.update(await readFile(fileURLToPath(import.meta.url))).digest('hex');
   const here = path.dirname(fileURLToPath(import.meta.url));
   const ext = path.extname(fileURLToPath(import.meta.url));
   const ociDir = path.join(here, 'oci');

@@ -29,6 +29,21 @@ describe('formatting (pure)', () => {
     assert.deepEqual(outputsOf({ title: 't', version: '3.10' }), { version: '3.10' });
   });
 
+  test('outputsOf: pinned references one per line, the layout reference', () => {
+    assert.deepEqual(outputsOf({ title: 't', pinned: [`a/pause@${D1}`, `b/pause@${D2}`], layout: 'oci:/w/_output/oci:3.10' }), {
+      pinned: `a/pause@${D1}\nb/pause@${D2}`,
+      layout: 'oci:/w/_output/oci:3.10',
+    });
+  });
+
+  test('summaryMarkdown lists the layout among the facts and each pinned reference', () => {
+    const lines = summaryMarkdown({ title: 't', layout: 'oci:out:3.10', pinned: [`a/pause@${D1}`, `b/pause@${D2}`] }).split('\n');
+    assert.ok(lines.includes('- **layout**: `oci:out:3.10`'), lines.join('\n'));
+    const at = lines.indexOf('- **pinned**:');
+    assert.ok(at > 0, lines.join('\n'));
+    assert.deepEqual(lines.slice(at + 1, at + 3), [`  - \`a/pause@${D1}\``, `  - \`b/pause@${D2}\``]);
+  });
+
   test('summaryMarkdown has a heading, facts and one table row per arch', () => {
     const md = summaryMarkdown({
       title: 'pause 3.10 published',
@@ -119,6 +134,27 @@ describe('in a simulated Actions step', () => {
     assert.match(summary, /^### pause 3\.10 binaries/m);
     assert.match(summary, /^\| platform \| digest \| size \|$/m);
     assert.match(summary, new RegExp(`^\\| linux/amd64 \\| \`sha256:${sha}\` \\| \\d+\\.\\d KiB \\|$`, 'm'));
+  });
+
+  test('image sets digest, version and layout, and writes a summary row per arch; --json stays clean', async () => {
+    const out = path.join(work, 'oci');
+    const r = await runCli(['image', '--engine', 'host', '--arch', 'amd64,arm64', '--version', '3.10', '--bin-dir', path.join(work, 'image', 'bin'), '--output', out, '--json'], { env: step.env });
+    assert.equal(r.exitCode, 0, r.stderr);
+    const result = JSON.parse(r.stdout) as { index: { digest: string }; reference: string; images: { platform: string; manifest: string }[] };
+    const outputs = await step.outputs();
+    assert.equal(outputs.digest, result.index.digest);
+    assert.match(outputs.digest!, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(outputs.version, '3.10');
+    assert.equal(outputs.layout, `oci:${out}:3.10`);
+    assert.equal(outputs.layout, result.reference);
+    const summary = await step.summary();
+    assert.match(summary, /^### pause 3\.10 image /m);
+    assert.ok(summary.includes(`- **digest**: \`${result.index.digest}\``), summary);
+    assert.ok(summary.includes(`- **layout**: \`oci:${out}:3.10\``), summary);
+    assert.deepEqual(result.images.map((i) => i.platform), ['linux/amd64', 'linux/arm64/v8']);
+    for (const image of result.images) {
+      assert.match(summary, new RegExp(`^\\| ${image.platform} \\| \`${image.manifest}\` \\| \\d+\\.\\d KiB \\|$`, 'm'));
+    }
   });
 
   test('an error becomes an ::error annotation titled by the command, and the terminal line stays', async () => {

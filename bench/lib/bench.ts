@@ -1,6 +1,6 @@
 /**
  * What every scenario of the bench shares: a temporary root under /tmp/wt-bench-*, the
- * pause-build CLI as users run it (dist/cli.js, built from this checkout), the upstream-style
+ * pause-build CLI as users run it (dist/cli.js, bundled from this checkout), the upstream-style
  * script, the builder image, loopback registries, podman images named localhost/pause-bench/…,
  * and a cleanup list that is run in reverse at the end, on failure and on interrupt.
  */

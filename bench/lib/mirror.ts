@@ -1,52 +1,45 @@
 /**
- * The mirror scenario: `pause-build mirror` against skopeo, copying from one loopback
- * registry to another — one multi-arch image, and twenty tags of one repository. Every
- * timed copy goes to a registry started for it alone, so no tool finds blobs (or, for
- * skopeo, blob locations it remembers) from an earlier copy.
- *
- * The twenty tags are twenty releases, 3.0 … 3.19, each published by pause-build with its
- * own version compiled in: twenty distinct indexes over a hundred distinct images.
+ * The mirror scenario: `pause-build mirror` (the CLI, as users run it) beside crane, oras and
+ * skopeo, copying between loopback registries. Four rows:
+ * - one 5-platform image;
+ * - twenty tags with distinct content: twenty releases, 3.0 … 3.19, each published by
+ *   pause-build with its own version compiled in (twenty indexes over a hundred images);
+ * - twenty tags with shared content: t00 … t19, all on the one image above;
+ * - one image with a single 300 MiB layer, with each tool's peak RSS.
+ * Every timed copy goes to a registry started for it alone, so no tool finds blobs (or blob
+ * locations it remembers) from an earlier copy; the digests are checked after every copy.
  */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { unstableTool } from '../../test/support/tools.ts';
 import type { Bench } from './bench.ts';
-import { type Timed, timed } from './process.ts';
+import { type Timed, childEnv, timed } from './process.ts';
 import { digestOf } from './registry-api.ts';
 
 export const MANY_TAGS = Array.from({ length: 20 }, (_, i) => `3.${i}`);
 /** The range that selects MANY_TAGS in `pause-build mirror --tags`. */
 export const MANY_RANGE = '>=3.0.0 <4.0.0';
+export const SHARED_TAGS = Array.from({ length: 20 }, (_, i) => `t${String(i).padStart(2, '0')}`);
+export const BIG_LAYER = 300 * 1024 * 1024;
 
-export type Cell = { readonly seconds: number[] } | { readonly error: string };
+export const TOOLS = ['pause-build', 'crane', 'oras', 'skopeo'] as const;
+export type Tool = (typeof TOOLS)[number];
+export const ROWS = ['one', 'distinct', 'shared', 'big'] as const;
+export type Row = (typeof ROWS)[number];
 
-export interface MirrorMeasured {
-  /** false when this build has no mirror command (then the ours* cells are absent). */
-  readonly available: boolean;
-  readonly oursOne?: Cell;
-  readonly oursMany?: Cell;
-  readonly skopeoOne: number[];
-  readonly skopeoLoop: number[];
-  readonly skopeoSync: number[];
-}
+/** Timings (seconds) and peak RSS (bytes) of one tool on one row, or why it failed. */
+export type Cell = { readonly seconds: number[]; readonly rss: number[]; readonly how: string } | { readonly error: string; readonly how: string };
 
-/** True when `pause-build mirror` exists in this build: --help lists it among the commands. */
-export async function mirrorAvailable(bench: Bench): Promise<boolean> {
-  const r = await bench.pauseBuild(['--help']);
-  const commands = r.stdout.split(/^Commands:$/m)[1] ?? '';
-  return /^  mirror\b/m.test(commands);
-}
+export type MirrorMeasured = Record<Row, Record<Tool, Cell>>;
 
 function firstError(r: Timed): string {
   const lines = (r.stderr.trim() || r.stdout.trim()).split('\n').map((l) => l.trim()).filter(Boolean);
   return `exit ${r.exitCode}: ${lines.find((l) => /error/i.test(l)) ?? lines.at(-1) ?? 'no output'}`;
 }
 
-/** Digest of every tag, in MANY_TAGS order, or of the one tag. */
-async function digests(repository: string, tags: readonly string[]): Promise<(string | undefined)[]> {
-  return Promise.all(tags.map((t) => digestOf(repository, t)));
-}
-
 async function expectSame(what: string, src: string, dst: string, tags: readonly string[]): Promise<void> {
-  const [a, b] = await Promise.all([digests(src, tags), digests(dst, tags)]);
+  const [a, b] = await Promise.all([Promise.all(tags.map((t) => digestOf(src, t))), Promise.all(tags.map((t) => digestOf(dst, t)))]);
   const wrong = tags.filter((_, i) => !a[i] || a[i] !== b[i]);
   if (wrong.length > 0) throw new Error(`${what}: ${dst} does not hold the source digests for ${wrong.join(', ')}`);
 }
@@ -58,27 +51,87 @@ async function hostCompilers(): Promise<boolean> {
   return r.exitCode === 0;
 }
 
-const SKOPEO_TLS = ['--src-tls-verify=false', '--dest-tls-verify=false'];
-
-async function skopeoCopy(src: string, dst: string): Promise<Timed> {
-  const r = await timed('skopeo', ['copy', '--all', '--preserve-digests', '-q', ...SKOPEO_TLS, `docker://${src}`, `docker://${dst}`]);
-  if (r.exitCode !== 0) throw new Error(`skopeo copy ${src} ${dst}: ${firstError(r)}`);
-  return r;
+/** One command under GNU time: its wall time (ours, from spawn to exit) and its peak RSS. */
+async function measured(bench: Bench, cmd: string, args: readonly string[]): Promise<Timed & { rss: number }> {
+  const file = path.join(bench.tmp, `rss-${randomBytes(4).toString('hex')}`);
+  const r = await timed('/usr/bin/time', ['-f', '%M', '-o', file, cmd, ...args], { env: childEnv({ CI: 'true' }), timeout: 600 });
+  const kib = Number((await readFile(file, 'utf8').catch(() => '')).trim().split('\n').at(-1));
+  await rm(file, { force: true });
+  return { ...r, rss: Number.isFinite(kib) ? kib * 1024 : Number.NaN };
 }
 
-export async function mirror(bench: Bench, runs: number, log: (s: string) => void): Promise<MirrorMeasured> {
-  const available = await mirrorAvailable(bench);
-  if (!available) log('mirror: not available in this build; timing skopeo only');
+/** A step of a copy: the command and its arguments, for a source and a destination repository. */
+type Step = readonly [string, readonly string[]];
+interface Plan { readonly how: string; steps(src: string, dst: string): Step[] }
+
+const SKOPEO_TLS = ['--src-tls-verify=false', '--dest-tls-verify=false'];
+
+/** How each tool copies each row: its fastest documented way for that job. */
+function plans(bench: Bench, cli: string, srcHost: string): Record<Row, Record<Tool, Plan>> {
+  const crane = unstableTool('crane');
+  const oras = unstableTool('oras');
+  const pb = (extra: (dst: string) => string[]) => (src: string, dst: string): Step[] => [[process.execPath, [cli, 'mirror', '-q', src, dst, '--insecure-registry', srcHost, '--insecure-registry', dst.split('/')[0]!, ...extra(dst)]]];
+  const tagged = (tags: readonly string[], fn: (s: string, d: string) => Step) => (src: string, dst: string): Step[] => tags.map((t) => fn(`${src}:${t}`, `${dst}:${t}`));
+  const oneTag = [bench.tag];
+  const oneImage = (tags: readonly string[]): Record<Tool, Plan> => ({
+    'pause-build': { how: `pause-build mirror SRC:${tags[0]} DST`, steps: (s, d) => pb(() => [])(`${s}:${tags[0]}`, `${d}:${tags[0]}`) },
+    crane: { how: 'crane copy', steps: tagged(tags, (s, d) => [crane, ['copy', '--insecure', s, d]]) },
+    oras: { how: 'oras cp', steps: tagged(tags, (s, d) => [oras, ['cp', '--from-plain-http', '--to-plain-http', s, d]]) },
+    skopeo: { how: 'skopeo copy --all --preserve-digests', steps: tagged(tags, (s, d) => ['skopeo', ['copy', '--all', '--preserve-digests', '-q', ...SKOPEO_TLS, `docker://${s}`, `docker://${d}`]]) },
+  });
+  const manyTags = (tags: readonly string[], selector: string): Record<Tool, Plan> => ({
+    'pause-build': { how: `pause-build mirror --tags '${selector}'`, steps: pb(() => ['--tags', selector]) },
+    crane: { how: 'crane copy --all-tags', steps: (s, d) => [[crane, ['copy', '--insecure', '--all-tags', s, d]]] },
+    // oras has no all-tags copy: one oras cp per tag.
+    oras: { how: `oras cp ×${tags.length}`, steps: tagged(tags, (s, d) => [oras, ['cp', '--from-plain-http', '--to-plain-http', s, d]]) },
+    // skopeo sync appends the source's last path element to the destination.
+    skopeo: { how: 'skopeo sync --all', steps: (s, d) => [['skopeo', ['sync', '--all', '--preserve-digests', '-q', ...SKOPEO_TLS, '--src', 'docker', '--dest', 'docker', s, path.posix.dirname(d)]]] },
+  });
+  return {
+    one: oneImage(oneTag),
+    distinct: manyTags(MANY_TAGS, MANY_RANGE),
+    shared: manyTags(SHARED_TAGS, SHARED_TAGS.join(',')),
+    big: oneImage(['big']),
+  };
+}
+
+/** An OCI layout holding one linux/amd64 image whose only layer is BIG_LAYER random bytes. */
+async function bigLayout(dir: string): Promise<void> {
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  const put = async (bytes: Uint8Array) => {
+    const hex = createHash('sha256').update(bytes).digest('hex');
+    await writeFile(path.join(dir, 'blobs', 'sha256', hex), bytes);
+    return { digest: `sha256:${hex}`, size: bytes.length };
+  };
+  // Random bytes, so that no registry or tool can shortcut them; the media type is only a label here.
+  const layer = await put(randomBytes(BIG_LAYER));
+  const config = await put(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] }, config: {} })));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', ...layer }],
+  }));
+  const m = await put(manifest);
+  await writeFile(path.join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+  await writeFile(path.join(dir, 'index.json'), JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', ...m, annotations: { 'org.opencontainers.image.ref.name': 'big' } }],
+  }));
+}
+
+export async function mirror(bench: Bench, cli: string, runs: number, log: (s: string) => void): Promise<MirrorMeasured> {
   const src = await bench.registry();
-  const one = `${src.host}/one/pause`;
-  const many = `${src.host}/many/pause`;
+  const repos: Record<Row, string> = { one: `${src.host}/one/pause`, distinct: `${src.host}/many/pause`, shared: `${src.host}/shared/pause`, big: `${src.host}/big/pause` };
+  const tagsOf: Record<Row, readonly string[]> = { one: [bench.tag], distinct: MANY_TAGS, shared: SHARED_TAGS, big: ['big'] };
   const dir = await bench.dir('mirror');
   const cache = path.join(dir, 'cache');
 
-  // Sources, untimed: one release, and twenty (two at a time; only their content matters, so
-  // the host's cross compilers are used when there, as they are quicker than containers).
+  // Sources, untimed: one release, twenty (two at a time; only their content matters, so the
+  // host's cross compilers are used when there, as they are quicker than containers), twenty
+  // tags of the one, and the big image.
   const engine = (await hostCompilers()) ? 'host' : 'podman';
-  log(`mirror: publishing the source images (untimed, --engine ${engine})`);
+  log(`mirror: making the source images (untimed, --engine ${engine})`);
   const publish = async (repository: string, version: string | undefined, revision: string) => {
     const out = path.join(dir, `${version ?? 'one'}`);
     const args = ['publish', '-q', '--engine', engine, '--no-emulation', '--cache-dir', cache, '--registry', repository, '--insecure-registry', src.host,
@@ -86,87 +139,67 @@ export async function mirror(bench: Bench, runs: number, log: (s: string) => voi
     const r = await bench.pauseBuild(args);
     if (r.exitCode !== 0) throw new Error(`publishing the mirror source ${repository}${version ? `:${version}` : ''}: ${firstError(r)}`);
   };
-  await publish(one, undefined, `bench-${bench.id}-one`);
+  await publish(repos.one, undefined, `bench-${bench.id}-one`);
   const queue = [...MANY_TAGS];
   await Promise.all([0, 1].map(async () => {
-    for (let v = queue.shift(); v !== undefined; v = queue.shift()) await publish(many, v, `bench-${bench.id}-many`);
+    for (let v = queue.shift(); v !== undefined; v = queue.shift()) await publish(repos.distinct, v, `bench-${bench.id}-many`);
   }));
+  const crane = unstableTool('crane');
+  for (const t of SHARED_TAGS) {
+    const r = await timed(crane, ['copy', '--insecure', `${repos.one}:${bench.tag}`, `${repos.shared}:${t}`]);
+    if (r.exitCode !== 0) throw new Error(`tagging the shared source ${repos.shared}:${t}: ${firstError(r)}`);
+  }
+  const big = path.join(dir, 'big');
+  await bigLayout(big);
+  const pushed = await timed('skopeo', ['copy', '-q', '--dest-tls-verify=false', `oci:${big}:big`, `docker://${repos.big}:big`], { timeout: 600 });
+  if (pushed.exitCode !== 0) throw new Error(`pushing the 300 MiB source: ${firstError(pushed)}`);
+  await rm(big, { recursive: true, force: true });
 
-  const m = { available, skopeoOne: [] as number[], skopeoLoop: [] as number[], skopeoSync: [] as number[] };
-  const oursOne: number[] = [];
-  const oursMany: number[] = [];
-  let oneError: string | undefined;
-  let manyError: string | undefined;
-  const insecure = (dst: string) => ['--insecure-registry', src.host, '--insecure-registry', dst];
+  const table = plans(bench, cli, src.host);
+  const cells = {} as Record<Row, Record<Tool, { seconds: number[]; rss: number[]; error?: string }>>;
+  for (const row of ROWS) cells[row] = Object.fromEntries(TOOLS.map((t) => [t, { seconds: [], rss: [] }])) as never;
 
   for (let i = 0; i < runs; i++) {
-    const parts: string[] = [];
-    /** Runs `fn` against a registry of its own, stopped afterwards. */
-    const fresh = async (fn: (dst: string) => Promise<void>) => {
-      const dst = await bench.registry();
-      try {
-        await fn(dst.host);
-      } finally {
-        await dst.release();
+    for (const row of ROWS) {
+      const parts: string[] = [];
+      // A different order each run, so that no tool is always first or last.
+      for (let j = 0; j < TOOLS.length; j++) {
+        const tool = TOOLS[(i + j) % TOOLS.length]!;
+        const cell = cells[row][tool];
+        if (cell.error) continue;
+        const dst = await bench.registry();
+        try {
+          const target = `${dst.host}/${row}/pause`;
+          let seconds = 0;
+          let rss = 0;
+          for (const [cmd, args] of table[row][tool].steps(repos[row], target)) {
+            const r = await measured(bench, cmd, args);
+            if (r.exitCode !== 0) throw new Error(`${path.basename(cmd)}: ${firstError(r)}`);
+            seconds += r.seconds;
+            rss = Math.max(rss, r.rss);
+          }
+          await expectSame(`${tool} (${row})`, repos[row], target, tagsOf[row]);
+          cell.seconds.push(seconds);
+          cell.rss.push(rss);
+          parts.push(`${tool} ${seconds.toFixed(2)} s`);
+        } catch (e) {
+          cell.error = (e as Error).message;
+          log(`mirror ${row}: ${tool} failed: ${cell.error}`);
+        } finally {
+          await dst.release();
+        }
       }
-    };
-    const jobs: (() => Promise<void>)[] = [
-      () => fresh(async (dst) => {
-        const r = await skopeoCopy(`${one}:${bench.tag}`, `${dst}/one/pause:${bench.tag}`);
-        await expectSame('skopeo copy', one, `${dst}/one/pause`, [bench.tag]);
-        m.skopeoOne.push(r.seconds);
-        parts.push(`skopeo one ${r.seconds.toFixed(2)} s`);
-      }),
-      () => fresh(async (dst) => {
-        let seconds = 0;
-        for (const tag of MANY_TAGS) seconds += (await skopeoCopy(`${many}:${tag}`, `${dst}/many/pause:${tag}`)).seconds;
-        await expectSame('skopeo copy (20 tags)', many, `${dst}/many/pause`, MANY_TAGS);
-        m.skopeoLoop.push(seconds);
-        parts.push(`skopeo copy ×20 ${seconds.toFixed(2)} s`);
-      }),
-      () => fresh(async (dst) => {
-        const r = await timed('skopeo', ['sync', '--all', '--preserve-digests', ...SKOPEO_TLS, '--src', 'docker', '--dest', 'docker', many, `${dst}/synced`]);
-        if (r.exitCode !== 0) throw new Error(`skopeo sync: ${firstError(r)}`);
-        await expectSame('skopeo sync', many, `${dst}/synced/pause`, MANY_TAGS);
-        m.skopeoSync.push(r.seconds);
-        parts.push(`skopeo sync ${r.seconds.toFixed(2)} s`);
-      }),
-    ];
-    if (available) {
-      jobs.push(
-        () => fresh(async (dst) => {
-          if (oneError) return;
-          const r = await bench.pauseBuild(['mirror', `${one}:${bench.tag}`, `${dst}/one/pause:${bench.tag}`, ...insecure(dst)]);
-          if (r.exitCode !== 0) {
-            oneError = firstError(r);
-            return;
-          }
-          oneError = await expectSame('pause-build mirror', one, `${dst}/one/pause`, [bench.tag]).then(() => undefined, (e: Error) => e.message);
-          if (oneError) return;
-          oursOne.push(r.seconds);
-          parts.push(`pause-build one ${r.seconds.toFixed(2)} s`);
-        }),
-        () => fresh(async (dst) => {
-          if (manyError) return;
-          const r = await bench.pauseBuild(['mirror', many, `${dst}/many/pause`, '--tags', MANY_RANGE, ...insecure(dst)]);
-          if (r.exitCode !== 0) {
-            manyError = firstError(r);
-            return;
-          }
-          manyError = await expectSame('pause-build mirror --tags', many, `${dst}/many/pause`, MANY_TAGS).then(() => undefined, (e: Error) => e.message);
-          if (manyError) return;
-          oursMany.push(r.seconds);
-          parts.push(`pause-build ×20 ${r.seconds.toFixed(2)} s`);
-        }),
-      );
+      log(`mirror ${row} ${i + 1}/${runs}: ${parts.join(', ')}`);
     }
-    // A different order each run, so that no tool is always first or last.
-    for (let j = 0; j < jobs.length; j++) await jobs[(i + j) % jobs.length]!();
-    log(`mirror ${i + 1}/${runs}: ${parts.join(', ')}`);
   }
   await src.release();
-  return {
-    ...m,
-    ...(available ? { oursOne: oneError ? { error: oneError } : { seconds: oursOne }, oursMany: manyError ? { error: manyError } : { seconds: oursMany } } : {}),
-  };
+  const out = {} as MirrorMeasured;
+  for (const row of ROWS) {
+    out[row] = Object.fromEntries(TOOLS.map((t) => {
+      const c = cells[row][t];
+      const how = table[row][t].how;
+      return [t, c.error ? { error: c.error, how } : { seconds: c.seconds, rss: c.rss, how }];
+    })) as Record<Tool, Cell>;
+  }
+  return out;
 }

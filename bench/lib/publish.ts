@@ -6,7 +6,7 @@
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { ARCHES, type Bench } from './bench.ts';
-import type { Timed } from './process.ts';
+import { type Timed, timed } from './process.ts';
 import { publishStages, upstreamSteps } from './profile.ts';
 import { digestOf, platformSizes, type PlatformSize } from './registry-api.ts';
 
@@ -17,6 +17,8 @@ export interface Measured {
   readonly stages: number[][];
   /** Per run: seconds per upstream step kind (UPSTREAM_STEPS). */
   readonly steps: number[][];
+  /** The bare parallel compile of the five arches in one builder container (full release only). */
+  readonly compile?: number[];
 }
 
 export interface NoopMeasured extends Measured {
@@ -76,8 +78,25 @@ function upstreamArgs(bench: Bench, builder: string, registry: string, revision:
   return ['--work', work, '--builder', builder, '--registry', `${registry}/up`, '--name', name, '--tag', bench.tag, '--revision', revision, '--insecure'];
 }
 
+const TRIPLES: Record<(typeof ARCHES)[number], string> = {
+  amd64: 'x86_64-linux-gnu', arm: 'arm-linux-gnueabihf', arm64: 'aarch64-linux-gnu', ppc64le: 'powerpc64le-linux-gnu', s390x: 's390x-linux-gnu',
+};
+
+/**
+ * The floor for a release that compiles in a container: one `podman run` of the builder that
+ * starts the five compile + strip at once and waits for them; nothing else.
+ */
+async function bareCompile(bench: Bench, builder: string, work: string, revision: string): Promise<number> {
+  const cflags = `-Os -Wall -Werror -static -DVERSION=v${bench.tag}-${revision}`;
+  const script = ['cd /build && mkdir -p bin', ...ARCHES.map((a) => `(${TRIPLES[a]}-gcc ${cflags} -o bin/pause-linux-${a} pause.c && ${TRIPLES[a]}-strip bin/pause-linux-${a}) &`), 'for j in $(jobs -p); do wait "$j" || exit 1; done'].join('\n');
+  const r = await timed('podman', ['run', '--rm', '--network', 'none', '--log-driver', 'none', '-v', `${work}:/build`, builder, '/bin/bash', '-c', script]);
+  if (r.exitCode !== 0) fail('bare compile in the builder', r);
+  for (const a of ARCHES) await stat(path.join(work, 'bin', `pause-linux-${a}`));
+  return r.seconds;
+}
+
 export async function fullRelease(bench: Bench, builder: string, runs: number, log: (s: string) => void): Promise<Measured> {
-  const m: Measured = { ours: [], baseline: [], stages: [], steps: [] };
+  const m = { ours: [] as number[], baseline: [] as number[], stages: [] as number[][], steps: [] as number[][], compile: [] as number[] };
   for (let i = 0; i < runs; i++) {
     const reg = await bench.registry();
     // A revision of its own: new binaries, so nothing from an earlier run (layer cache, blobs) applies.
@@ -107,6 +126,9 @@ export async function fullRelease(bench: Bench, builder: string, runs: number, l
         line += ` upstream-style ${r.seconds.toFixed(2)} s`;
       },
     });
+    const bare = await bareCompile(bench, builder, await bench.workdir(`release-${i}/compile`), revision);
+    m.compile.push(bare);
+    line += ` bare compile ${bare.toFixed(2)} s`;
     log(line);
     await removeImages();
     await reg.release();

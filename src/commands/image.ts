@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadSigningKey } from '../attest/keys.ts';
 import { PauseBuildError } from '../errors.ts';
+import { report } from '../github.ts';
 import { diffIdsOf, rfc3339 } from '../oci/image.ts';
 import { checkLayoutTarget, layoutReference } from '../oci/layout.ts';
 import { platformFor, platformString } from '../platforms.ts';
@@ -122,6 +123,13 @@ export function registerImageCommands(cli: Command, runtime: Runtime): void {
         if (epochFrom === 'default') process.stderr.write(`warning: no SOURCE_DATE_EPOCH and no git commit in ${opts.root}: images are dated ${rfc3339(0)}\n`);
       }
       const summary = imageSummary(opts, state);
+      await report({
+        title: `pause ${opts.version.tag} image (${opts.versionString})`,
+        version: opts.version.tag,
+        digest: summary.index.digest,
+        layout: summary.reference,
+        platforms: summary.images.map((i) => ({ platform: i.platform, digest: i.manifest, size: i.layers.reduce((n, l) => n + l.size, 0) })),
+      });
       if (flags.json) {
         process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
         return;

@@ -89,6 +89,7 @@ function reportToActions(r: MirrorReport): Promise<void> {
     title: r.dryRun ? 'pause mirror plan (dry run, nothing written)' : `pause mirrored to ${done.length} destination${done.length === 1 ? '' : 's'}`,
     ...(single?.digest ? { image: single.source, digest: single.digest } : {}),
     tags: done.map((d) => d.pinned),
+    pinned: [...new Set(done.map((d) => d.pinned))],
     facts: r.copies.flatMap((c) => c.destinations.map((d) => [d.reference, destinationSummary(d, r.dryRun)] as const)),
   });
 }

@@ -1,0 +1,33 @@
+// Builds dist/cli.js: the whole CLI in one file, so that start-up is one file read and one
+// parse instead of hundreds of module resolutions. Command families stay lazy: esbuild turns
+// each `await import()` into a deferred initialiser inside the same file.
+//
+// CommonJS rather than an ES module: in an ES module bundle every Node.js built-in that any
+// command uses (http, https, worker_threads, zlib, child_process…) becomes a static import
+// loaded at start; as CommonJS each is required where it is first used. dist/package.json
+// says so, which keeps the bin at dist/cli.js (npx caches links to the bin's path).
+//
+// Left outside the bundle: @actions/core (with its HTTP client, half a megabyte more to parse
+// at every start, for a module loaded only inside GitHub Actions), fflate (its CommonJS build
+// is loaded by path into the gzip workers, and its version is part of every cache key, so main
+// thread and workers share one copy), and semver and yaml, which are require()d on first use.
+import { chmod, rm, writeFile } from 'node:fs/promises';
+import { build } from 'esbuild';
+
+const outfile = 'dist/cli.js';
+await rm('dist', { recursive: true, force: true });
+await build({
+  entryPoints: ['src/cli.ts'],
+  outfile,
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20.5',
+  external: ['@actions/core', 'fflate', 'semver', 'yaml'],
+  define: { PAUSE_BUILD_BUNDLED: 'true', 'import.meta.url': '__pauseBuildUrl' },
+  banner: { js: "const __pauseBuildUrl = require('node:url').pathToFileURL(__filename).href;" },
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+await writeFile('dist/package.json', '{ "type": "commonjs" }\n');
+await chmod(outfile, 0o755);

@@ -26,6 +26,8 @@ await build({
   external: ['@actions/core', 'fflate', 'semver', 'yaml'],
   define: { PAUSE_BUILD_BUNDLED: 'true', 'import.meta.url': '__pauseBuildUrl' },
   banner: { js: "const __pauseBuildUrl = require('node:url').pathToFileURL(__filename).href;" },
+  minifyWhitespace: true,
+  minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
 });

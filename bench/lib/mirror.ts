@@ -85,7 +85,7 @@ function plans(bench: Bench, cli: string, srcHost: string): Record<Row, Record<T
     // oras has no all-tags copy: one oras cp per tag.
     oras: { how: `oras cp ×${tags.length}`, steps: tagged(tags, (s, d) => [oras, ['cp', '--from-plain-http', '--to-plain-http', s, d]]) },
     // skopeo sync appends the source's last path element to the destination.
-    skopeo: { how: 'skopeo sync --all', steps: (s, d) => [['skopeo', ['sync', '--all', '--preserve-digests', '-q', ...SKOPEO_TLS, '--src', 'docker', '--dest', 'docker', s, path.posix.dirname(d)]]] },
+    skopeo: { how: 'skopeo sync --all', steps: (s, d) => [['skopeo', ['sync', '--all', '--preserve-digests', ...SKOPEO_TLS, '--src', 'docker', '--dest', 'docker', s, path.posix.dirname(d)]]] },
   });
   return {
     one: oneImage(oneTag),

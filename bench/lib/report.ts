@@ -169,8 +169,8 @@ export function renderResults(r: Results): string {
     '',
     'What each row runs:',
     '- 1: `pause-build publish --engine podman --no-cache` (compile five arches in the builder, strip, ELF check, run each binary natively or under qemu, assemble, push, index) and `bench/upstream-flow.sh` (per arch `podman run` gcc + strip, `podman build --build-arg ARCH`, `podman push`; then `podman manifest create`, `add` per arch, `push --all`), each to a fresh registry with a fresh revision, no podman images or layer cache left from the run before.',
-    '- 2: the same commands again on the same commit and registry: pause-build with its caches warm and the tag already there (its publish record of these inputs holds at the registry, so it checks the tags and stops); the upstream-style flow as a release job re-runs it (compile again, `podman build` from its layer cache, push of blobs the registry has). 2b is what `make all-push` does in a workspace that still holds its stamp files: only push-manifest.',
     '- 1b: the same five compiles and strips as `pause-build publish` runs, started at once as five processes inside one `podman run` of the same builder image: the floor for a release that compiles in a container.',
+    '- 2: the same commands again on the same commit and registry: pause-build with its caches warm and the tag already there (its publish record of these inputs holds at the registry, so it checks the tags and stops); the upstream-style flow as a release job re-runs it (compile again, `podman build` from its layer cache, push of blobs the registry has). 2b is what `make all-push` does in a workspace that still holds its stamp files: only push-manifest.',
     '- 4: `node dist/cli.js --tool-version` and `node -e 0` alternating, each run after run.',
     '',
   ];

@@ -337,7 +337,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
 export type FaultAnswer = number | { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string };
 
 /** Decides per request: an answer to inject, or undefined to forward. `n` counts requests from 0. */
-export type Fault = (req: { method: string; url: string; n: number }) => FaultAnswer | undefined;
+export type Fault = (req: { method: string; url: string; n: number; headers: http.IncomingHttpHeaders }) => FaultAnswer | undefined;
 
 export interface TestProxy {
   /** `127.0.0.1:PORT` to use instead of the registry's host. */
@@ -360,7 +360,7 @@ export async function startProxy(target: string, fault?: Fault): Promise<TestPro
   const server = http.createServer((req, res) => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
-    const injected = fault?.({ method, url, n: n++ });
+    const injected = fault?.({ method, url, n: n++, headers: req.headers });
     if (injected !== undefined) {
       const answer = typeof injected === 'number' ? { status: injected } : injected;
       requests.push({ method, url, status: answer.status });

@@ -393,6 +393,13 @@ export class RegistryClient {
         if (location && hop < 20 && [301, 302, 303, 307, 308].includes(status) && !(body instanceof ReadableStream)) {
           answer.discard();
           const next = new URL(location, current);
+          if (current.protocol === 'https:' && next.protocol === 'http:' && !this.isInsecure(next.host)) {
+            const err = new RegistryError(`${action}: ${host} redirected ${method} ${current.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')} from HTTPS to plain HTTP (${next.host}); refused`, {
+              hint: `pass --insecure-registry ${next.host} if that host is meant to be spoken to without TLS`,
+            });
+            this.log?.(`✗ ${method} ${current.pathname}: ${err.message}`);
+            throw err;
+          }
           if (next.origin !== current.origin) {
             for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
           }
@@ -463,11 +470,20 @@ export class RegistryClient {
     await this.ping(this.session(registry), opts.action ?? `reach ${registry}`, opts.signal);
   }
 
-  private statusError(session: Session, res: HttpAnswer, body: string, what: string, action: string): RegistryError {
+  private statusError(session: Session, res: HttpAnswer, body: string, what: string, action: string, pushing = false): RegistryError {
     const { status } = res;
     const said = registryMessage(body);
     const retryable = isRetryableStatus(status);
     const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    if (pushing && (status === 401 || status === 403) && (/error="?insufficient_scope/i.test(challenge) || /^(DENIED|insufficient_scope)\b/i.test(said ?? ''))) {
+      return new RegistryError(`${action}: the account may not push to this repository (${status}${said ? `: ${said}` : ''})`, {
+        status,
+        hint: session.anonymous
+          ? `log in: pass --username and --password-stdin, or docker login ${session.registry}`
+          : 'ask for push rights on the repository, or push to one the account may write',
+      });
+    }
     if (status === 401) {
       return new RegistryError(`${action}: authentication failed (401)`, {
         status,
@@ -528,7 +544,7 @@ export class RegistryClient {
           return req.buffer ? res.buffered() : res;
         }
         const body = req.method === 'HEAD' ? '' : await res.text().catch(() => '');
-        throw this.statusError(req.session, res, body, req.what, req.action);
+        throw this.statusError(req.session, res, body, req.what, req.action, req.scopes.some((s) => s.endsWith(',push')) && req.method !== 'GET' && req.method !== 'HEAD');
       }
     };
     if (!req.retry) return attempt();

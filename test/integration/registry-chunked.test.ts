@@ -3,7 +3,8 @@
  * default client_max_body_size), in front of the real registry: publish and mirror of an
  * image with a 6 MiB layer go through in chunks (PATCH with Content-Range, then PUT), and
  * skopeo reads the result. With --chunk-size, chunks are used from the start, and a chunk
- * that fails midway is resumed from the Range the registry reports.
+ * that fails midway is resumed from the Range the registry reports. A large blob going to
+ * one destination streams through: its upload begins before its download ends.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,7 +16,11 @@ import { MEDIA_TYPES } from '../../src/oci/types.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { publishIndex } from '../../src/registry/publish.ts';
 import { runCli } from '../support/cli.ts';
-import { type TestRegistry, skopeo, startProxy, startRegistry } from '../support/registry.ts';
+import http from 'node:http';
+import { parseEntry } from '../../src/mirror.ts';
+import { Engine } from '../../src/registry/plan.ts';
+import { runMirror } from '../../src/tasks/mirror.ts';
+import { type TestRegistry, freePort, skopeo, startProxy, startRegistry } from '../support/registry.ts';
 import { walkRepository } from '../support/walk.ts';
 
 const LIMIT = 1024 * 1024;
@@ -82,6 +87,61 @@ describe('uploads through a proxy that limits request bodies to 1 MiB', () => {
     }
     assert.deepEqual((await walkRepository(reg.host, 'chunked/mirror')).map((w) => [w.tag, w.digest]), [['1', built.index.descriptor.digest]]);
     await readBack('chunked/mirror', '1');
+  });
+
+  it('one destination: a large blob streams through (its upload starts before its download ends), digest checked', async () => {
+    // The source's answer for the big layer holds back its last bytes until the
+    // destination has begun receiving that layer: a copy that downloaded it whole first
+    // would wait forever (and time out).
+    let uploadStarted!: () => void;
+    const started = new Promise<void>((resolve) => (uploadStarted = resolve));
+    let heldBack = false;
+    const [th, tp] = reg.host.split(':');
+    const server = http.createServer((req, res) => {
+      const url = req.url ?? '/';
+      if (/^\/v2\/chunked\/streamed\/blobs\/uploads\//.test(url) && (req.method === 'PUT' || req.method === 'PATCH') && Number(req.headers['content-length'] ?? 0) > 1024 * 1024) uploadStarted();
+      const up = http.request({ host: th, port: Number(tp), method: req.method, path: url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        if (req.method === 'GET' && url === `/v2/chunked/publish/blobs/${layer.descriptor.digest}`) {
+          let sent = 0;
+          r.on('data', (chunk: Buffer) => {
+            sent += chunk.byteLength;
+            res.write(chunk);
+            if (sent > 2 * 1024 * 1024 && !heldBack) {
+              heldBack = true;
+              r.pause();
+              void started.then(() => r.resume());
+            }
+          });
+          r.on('end', () => res.end());
+          return;
+        }
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    // Two ports, so that source and destination are two registries to the client (no mount).
+    const [port, destPort] = [await freePort(), await freePort()];
+    const second = http.createServer((req, res) => server.emit('request', req, res));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => second.listen(destPort, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${port}`;
+    const dest = `127.0.0.1:${destPort}`;
+    const client = new RegistryClient({ insecure: [host, dest], requestTimeoutMs: 10_000 });
+    try {
+      const entries = [parseEntry({ source: `${host}/chunked/publish:1`, destinations: [`${dest}/chunked/streamed`] })];
+      const report = await runMirror({ client, engine: new Engine(client), entries, jobs: 1, tmpdir: work }, { quiet: true }, false);
+      assert.equal(report.copies[0]!.digest, built.index.descriptor.digest);
+      assert.ok(heldBack, 'the download was held back until the upload began');
+    } finally {
+      await client.close();
+      for (const srv of [server, second]) {
+        srv.closeAllConnections();
+        await new Promise<void>((resolve) => srv.close(() => resolve()));
+      }
+    }
+    await readBack('chunked/streamed', '1');
   });
 
   it('--chunk-size: chunks from the start, and a failed chunk is resumed from the registry\'s Range', async () => {

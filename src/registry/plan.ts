@@ -7,6 +7,15 @@
  * manifest or blob digest is fetched at most once per source repository and checked at
  * most once per destination repository: tags and images sharing content share the work.
  * Models: go-containerregistry's remote.Write, oras-go's Copy.
+ *
+ * Carrying content attached to an image (OCI 1.1 referrers: a signature, SBOM or
+ * provenance manifest whose `subject` is the image) needs nothing new here: resolve the
+ * referrer as an image of its own (sources.ts, `ImageSource.referrers`), plan it to the same
+ * destination without a tag after its subject's plan, and write it after the subject; its
+ * blobs and manifests share this run's memory of what each destination holds. A registry
+ * without the referrers API gets the `sha256-<hex>` fallback index as one more image whose
+ * destination `tag` is that name. The subject must be written first, so that a referrer
+ * never names missing content.
  */
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';

@@ -10,7 +10,7 @@ import { PauseBuildError } from '../errors.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
-import { type Destination, type DestinationPlan, Engine, type TagRequest, type TagStatus } from './plan.ts';
+import { type Destination, type DestinationPlan, Engine, type RegistryDestination, type TagRequest, type TagStatus } from './plan.ts';
 import { type Repository, formatRepository, pinnedReference, validateTag } from './reference.ts';
 import { type ImageSource, builtImageSource, builtSource, resolveImage } from './sources.ts';
 import { Spool } from './spool.ts';
@@ -98,7 +98,7 @@ function platformOf(image: BuiltImage): string {
 }
 
 /** The destination a publish writes: the index tags, and per-arch tags on each image's manifest. */
-export function publishDestination(built: BuiltIndex, target: Repository, opts: Pick<PushOptions, 'tags' | 'perArchTags' | 'mountFrom'>): Destination {
+export function publishDestination(built: BuiltIndex, target: Repository, opts: Pick<PushOptions, 'tags' | 'perArchTags' | 'mountFrom'>): RegistryDestination {
   const unique = [...new Set(opts.tags)].map(validateTag);
   const perArch: TagRequest[] = opts.perArchTags
     ? unique.flatMap((tag) => built.images.map((image) => ({ tag: validateTag(perArchTag(tag, image.arch)), digest: image.manifest.descriptor.digest })))

@@ -73,7 +73,7 @@ describe('pause-build mirror refuses bad input', () => {
     const proxy = await startProxy(dst.host, ({ method }) => (method === 'POST' || method === 'PUT' ? { status: 403, body: JSON.stringify({ errors: [{ code: 'DENIED', message: 'requested access to the resource is denied' }] }) } : undefined));
     try {
       const r = await runCli(['mirror', `${src.host}/pause:3.10`, `${proxy.host}/readonly`, '--insecure-registry', `${src.host},${proxy.host}`]);
-      assertOneLineError(r, new RegExp(`^error: mirror to ${proxy.host}/readonly: access denied \\(403\\): DENIED: requested access to the resource is denied — the account needs push \\(or pull\\) rights on this repository( \\(and \\d+ more failures?\\))?$`));
+      assertOneLineError(r, new RegExp(`^error: mirror to ${proxy.host}/readonly: the account may not push to this repository \\(403: DENIED: requested access to the resource is denied\\) — log in: pass --username and --password-stdin, or docker login ${proxy.host}( \\(and \\d+ more failures?\\))?$`));
       assert.equal(proxy.count('PUT', /\/manifests\//), 0);
       assert.deepEqual(await tagsOf(dst, 'readonly'), []);
     } finally {

@@ -374,7 +374,8 @@ describe('pause-build mirror', () => {
   });
 
   it('Ctrl-C during an upload: exit 130, temp files removed, no tag', async () => {
-    // One 5 MiB layer, so that it waits in a temp file; the destination never answers its upload.
+    // One 5 MiB layer to two destinations, so that it waits in a temp file (to a lone
+    // destination it would stream through); the destination never answers its upload.
     const layer = blobOf(randomBytes(5 * 1024 * 1024), { mediaType: MEDIA_TYPES.layerGzip });
     const config = jsonBlob({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.descriptor.digest] } }, { mediaType: MEDIA_TYPES.config });
     const manifest = jsonBlob({ schemaVersion: 2, mediaType: MEDIA_TYPES.manifest, config: config.descriptor, layers: [layer.descriptor] }, { mediaType: MEDIA_TYPES.manifest });
@@ -397,7 +398,7 @@ describe('pause-build mirror', () => {
     const host = `127.0.0.1:${(proxy.address() as AddressInfo).port}`;
     const tmp = await mkdtemp(path.join(work, 'tmp-'));
     try {
-      const run = startCli(['mirror', `${src.host}/big:1`, `${host}/big`, '--insecure-registry', `${src.host},${host}`], { env: { TMPDIR: tmp } });
+      const run = startCli(['mirror', `${src.host}/big:1`, `${host}/big`, `${host}/big2`, '--insecure-registry', `${src.host},${host}`], { env: { TMPDIR: tmp } });
       for (let i = 0; stalled.length === 0; i++) {
         assert.ok(i < 300, 'the upload of the large layer started');
         await sleep(50);
@@ -413,6 +414,7 @@ describe('pause-build mirror', () => {
       assert.match(String(r.stderr), /^error: interrupted$/m);
       assert.deepEqual(await ours(), [], 'temp files removed');
       assert.deepEqual((await stored(dst, 'big')).tags, []);
+      assert.deepEqual((await stored(dst, 'big2')).tags, []);
     } finally {
       for (const res of stalled) res.destroy();
       proxy.closeAllConnections();

@@ -1,0 +1,31 @@
+/** Tags: the list, following Link pagination. */
+import type { HttpAnswer } from './http.ts';
+import type { Repository } from './reference.ts';
+import { RegistryError } from './retry.ts';
+import type { CallOptions, RegistryTransport } from './transport.ts';
+
+/** Every tag of the repository, following Link pagination; [] when the repository is unknown. */
+export async function listTags(t: RegistryTransport, repo: Repository, opts: CallOptions & { readonly pageSize?: number } = {}): Promise<string[]> {
+  const session = t.session(repo.registry);
+  const action = t.action(repo, opts, 'list tags of');
+  const tags: string[] = [];
+  let url: URL | undefined = t.repoUrl(repo, 'tags/list');
+  url.searchParams.set('n', String(opts.pageSize ?? 1000));
+  for (let page = 0; url && page < 10_000; page++) {
+    const res: HttpAnswer = await t.send({
+      session, method: 'GET', url, scopes: t.scopes(repo, opts.access), ok: [200, 404], what: 'tag list', action, signal: opts.signal, retry: true, buffer: true,
+    });
+    const text = await res.text();
+    if (res.status === 404) return tags;
+    let body: { tags?: unknown };
+    try {
+      body = JSON.parse(text) as typeof body;
+    } catch {
+      throw new RegistryError(`${action}: the tag list is not JSON`, { hint: 'the registry is not following the distribution spec' });
+    }
+    if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
+    const next = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(res.headers.get('link') ?? '')?.[1];
+    url = next ? new URL(next, url) : undefined;
+  }
+  return tags;
+}

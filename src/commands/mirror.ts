@@ -40,6 +40,7 @@ Examples:
   pause-build mirror registry.k8s.io/pause --tags '>=3.9' mirror-a.example/pause mirror-b.example/pause
   pause-build mirror registry.k8s.io/pause:3.10 registry.corp.example/pause --platform linux/amd64,linux/arm64
   pause-build mirror oci:_output/oci:3.10 127.0.0.1:5000/pause --insecure-registry 127.0.0.1:5000
+  pause-build mirror registry.k8s.io/pause:3.10 oci:pause-oci        # an OCI layout to carry across an air gap
   pause-build mirror --file mirror.yaml --dry-run`;
 
 function parseJobs(value: string): number {
@@ -94,9 +95,9 @@ function reportToActions(r: MirrorReport): Promise<void> {
 
 export function registerMirrorCommands(cli: Command, runtime: Runtime, io: RegistryIo = {}): void {
   addRegistryOptions(cli.command('mirror'))
-    .description('copy images with their digests from a registry or an OCI layout into other registries (e.g. for air-gapped clusters)')
+    .description('copy images with their digests from a registry or an OCI layout into other registries or OCI layouts (e.g. for air-gapped clusters)')
     .argument('[source]', 'HOST/REPO:TAG, HOST/REPO@sha256:…, or oci:DIR:TAG; a repository (or oci:DIR) with --tags')
-    .argument('[destinations...]', 'HOST/REPO[:TAG]; default tag: the source\'s (none for a digest: copied by digest only)')
+    .argument('[destinations...]', 'HOST/REPO[:TAG] or oci:DIR[:TAG]; default tag: the source\'s (none for a digest: copied by digest only)')
     .option('--file <file>', 'mirror file (YAML or JSON) listing sources, tags, platforms and destinations')
     .option('--tags <selectors>', 'source tags to copy: version ranges and/or names, comma-separated, e.g. ">=3.9" or "3.10,latest"')
     .option('--platform <list>', 'copy only these platforms, e.g. linux/amd64,linux/arm/v7 (the index is rewritten, so its digest changes); repeatable', collect)

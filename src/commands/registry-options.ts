@@ -19,6 +19,7 @@ export interface RegistryFlags {
   username?: string;
   passwordStdin?: boolean;
   dockerConfig?: string;
+  chunkSize?: string;
 }
 
 /** Where the password comes from; process.stdin unless a test says otherwise. */
@@ -35,7 +36,19 @@ export function addRegistryOptions(cmd: Command): Command {
     .option('--ca-file <file>', 'PEM file with extra CA certificates to trust for registries (besides the system ones)')
     .option('--username <user>', 'registry user name (with --password-stdin); default: docker login credentials')
     .option('--password-stdin', 'read the registry password or token from standard input')
-    .option('--docker-config <dir>', 'directory of the docker config.json holding credentials (default: $DOCKER_CONFIG or ~/.docker)');
+    .option('--docker-config <dir>', 'directory of the docker config.json holding credentials (default: $DOCKER_CONFIG or ~/.docker)')
+    .option('--chunk-size <size>', 'upload blobs in chunks of this size (e.g. 512k, 4m), for proxies that limit request bodies; default: whole, chunks after a 413');
+}
+
+/** `512k`, `4m`, `1048576` → bytes; from 64 KiB to 1 GiB. */
+export function parseChunkSize(text: string): number {
+  const m = /^(\d+)\s*([kmg]i?b?)?$/i.exec(text.trim());
+  const unit = m?.[2]?.[0]?.toLowerCase();
+  const n = m ? Number(m[1]) * (unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1) : NaN;
+  if (!Number.isSafeInteger(n) || n < 64 * 1024 || n > 1024 ** 3) {
+    throw new PauseBuildError(`--chunk-size ${text} is not a size from 64k to 1g`, { hint: 'e.g. --chunk-size 512k for a proxy that takes at most 1 MiB per request' });
+  }
+  return n;
 }
 
 function insecureHosts(values: readonly string[] | undefined): string[] {
@@ -113,6 +126,7 @@ export async function resolveRegistryOptions(flags: RegistryFlags, runtime: Pick
     throw new PauseBuildError('--username needs --password-stdin', { hint: 'pipe the password: printf %s "$TOKEN" | pause-build … --username USER --password-stdin' });
   }
   const insecure = insecureHosts(flags.insecureRegistry);
+  const chunkSize = flags.chunkSize === undefined ? undefined : parseChunkSize(flags.chunkSize);
   const timing = timingFromEnv(io.env ?? process.env);
   const caFile = flags.caFile === undefined ? undefined : path.resolve(flags.caFile);
   const ca = caFile === undefined ? undefined : [await readCaFile(caFile)];
@@ -125,6 +139,7 @@ export async function resolveRegistryOptions(flags: RegistryFlags, runtime: Pick
   const debug = io.debug ?? (runtime.debug() ? (line: string) => process.stderr.write(`[registry] ${line}\n`) : undefined);
   return {
     insecure,
+    ...(chunkSize === undefined ? {} : { chunkSize }),
     ...timing,
     ...(ca ? { ca, caFile } : {}),
     credentials: {

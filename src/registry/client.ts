@@ -28,6 +28,8 @@ export interface RegistryClientOptions {
   /** Credentials: explicit ones or where the docker config is. */
   readonly credentials?: CredentialSource;
   readonly retry?: Partial<RetryPolicy>;
+  /** Upload blobs in chunks of this many bytes (PATCH with Content-Range). Without it, chunks are used once a registry refuses a whole blob with 413. */
+  readonly chunkSize?: number;
   /** Time allowed for a response to start, per try; an upload gets 1 s more per 128 KiB it sends. */
   readonly requestTimeoutMs?: number;
   readonly userAgent?: string;
@@ -69,6 +71,66 @@ export interface BlobUpload {
 
 const MANIFEST_ACCEPT = [MEDIA_TYPES.index, MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifestList, MEDIA_TYPES.dockerManifest].join(', ');
 const DEFAULT_TIMEOUT_MS = 60_000;
+/** Chunks after a 413: below nginx's default 1 MiB limit on request bodies. */
+const DEFAULT_CHUNK = 512 * 1024;
+const MIN_CHUNK = 64 * 1024;
+
+/** The end of an upload's `Range: 0-N` header, as the next offset (N + 1). */
+function rangeEnd(header: string | null): number | undefined {
+  const m = /^(?:bytes=)?0-(\d+)$/.exec(header?.trim() ?? '');
+  // distribution answers `0-0` for an empty upload too; chunks are never one byte.
+  if (m?.[1] === '0') return 0;
+  return m ? Number(m[1]) + 1 : undefined;
+}
+
+/** Reads a blob's content in order, one slice at a time, from bytes or a stream opened once. */
+class ChunkReader {
+  private stream: AsyncIterator<Uint8Array> | undefined;
+  private pending: Uint8Array = new Uint8Array(0);
+  private at = 0;
+  constructor(private blob: BlobUpload) {}
+
+  async read(offset: number, length: number): Promise<Uint8Array> {
+    if (this.blob.bytes) return this.blob.bytes.subarray(offset, offset + length);
+    if (!this.stream) {
+      const opened = await this.blob.open?.();
+      if (opened === undefined) throw new Error('upload without content');
+      if (opened instanceof Uint8Array) {
+        this.blob = { ...this.blob, bytes: opened };
+        return opened.subarray(offset, offset + length);
+      }
+      this.stream = (opened as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+    }
+    if (offset < this.at) throw new Error(`chunk reader asked to go back from ${this.at} to ${offset}`);
+    const out = new Uint8Array(length);
+    let filled = 0;
+    // Skip what the registry already holds, then fill the chunk.
+    while (filled < length) {
+      if (this.pending.byteLength === 0) {
+        const r = await this.stream.next();
+        if (r.done) break;
+        this.pending = r.value;
+      }
+      const skip = Math.min(this.pending.byteLength, offset - this.at);
+      if (skip > 0) {
+        this.pending = this.pending.subarray(skip);
+        this.at += skip;
+        continue;
+      }
+      const take = Math.min(this.pending.byteLength, length - filled);
+      out.set(this.pending.subarray(0, take), filled);
+      this.pending = this.pending.subarray(take);
+      filled += take;
+      this.at += take;
+    }
+    if (filled < length) throw new Error(`blob content ended at ${this.at} bytes, before ${offset + length}`);
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.stream?.return?.(undefined).catch(() => undefined);
+  }
+}
 /** The slowest upload we wait for: a registry answers a PUT only once it has the whole body. */
 const MIN_UPLOAD_BYTES_PER_MS = 128 * 1024 / 1000;
 
@@ -176,6 +238,8 @@ interface Session {
   /** Known once `auth` has resolved: whether any credentials were found. */
   anonymous?: boolean;
   pinged?: Promise<void>;
+  /** Chunk size once the registry (or a proxy before it) refused a body as too large (413). */
+  chunkSize?: number;
 }
 
 interface SendRequest {
@@ -329,6 +393,13 @@ export class RegistryClient {
         if (location && hop < 20 && [301, 302, 303, 307, 308].includes(status) && !(body instanceof ReadableStream)) {
           answer.discard();
           const next = new URL(location, current);
+          if (current.protocol === 'https:' && next.protocol === 'http:' && !this.isInsecure(next.host)) {
+            const err = new RegistryError(`${action}: ${host} redirected ${method} ${current.pathname.replace(/(sha256:[0-9a-f]{12})[0-9a-f]{52}/g, '$1')} from HTTPS to plain HTTP (${next.host}); refused`, {
+              hint: `pass --insecure-registry ${next.host} if that host is meant to be spoken to without TLS`,
+            });
+            this.log?.(`✗ ${method} ${current.pathname}: ${err.message}`);
+            throw err;
+          }
           if (next.origin !== current.origin) {
             for (const k of Object.keys(headers)) if (k.toLowerCase() === 'authorization') delete headers[k];
           }
@@ -399,11 +470,20 @@ export class RegistryClient {
     await this.ping(this.session(registry), opts.action ?? `reach ${registry}`, opts.signal);
   }
 
-  private statusError(session: Session, res: HttpAnswer, body: string, what: string, action: string): RegistryError {
+  private statusError(session: Session, res: HttpAnswer, body: string, what: string, action: string, pushing = false): RegistryError {
     const { status } = res;
     const said = registryMessage(body);
     const retryable = isRetryableStatus(status);
     const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'));
+    const challenge = res.headers.get('www-authenticate') ?? '';
+    if (pushing && (status === 401 || status === 403) && (/error="?insufficient_scope/i.test(challenge) || /^(DENIED|insufficient_scope)\b/i.test(said ?? ''))) {
+      return new RegistryError(`${action}: the account may not push to this repository (${status}${said ? `: ${said}` : ''})`, {
+        status,
+        hint: session.anonymous
+          ? `log in: pass --username and --password-stdin, or docker login ${session.registry}`
+          : 'ask for push rights on the repository, or push to one the account may write',
+      });
+    }
     if (status === 401) {
       return new RegistryError(`${action}: authentication failed (401)`, {
         status,
@@ -464,7 +544,7 @@ export class RegistryClient {
           return req.buffer ? res.buffered() : res;
         }
         const body = req.method === 'HEAD' ? '' : await res.text().catch(() => '');
-        throw this.statusError(req.session, res, body, req.what, req.action);
+        throw this.statusError(req.session, res, body, req.what, req.action, req.scopes.some((s) => s.endsWith(',push')) && req.method !== 'GET' && req.method !== 'HEAD');
       }
     };
     if (!req.retry) return attempt();
@@ -490,6 +570,8 @@ export class RegistryClient {
   private async finishUpload(session: Session, repo: Repository, location: string | null, blob: BlobUpload, action: string, signal: AbortSignal | undefined): Promise<void> {
     const { digest, size } = blob.descriptor;
     if (!location) throw new RegistryError(`${action}: registry ${session.registry} opened an upload without a Location`, { hint: 'the registry is not following the distribution spec' });
+    const chunkSize = this.options.chunkSize ?? session.chunkSize;
+    if (chunkSize !== undefined && size > 0) return this.uploadChunks(session, repo, location, blob, chunkSize, action, signal);
     const url = new URL(location, new URL(`v2/${repo.repository}/blobs/uploads/`, session.base));
     url.searchParams.set('digest', digest);
     const body = blob.bytes ?? (await blob.open?.());
@@ -509,8 +591,77 @@ export class RegistryClient {
   }
 
   /**
-   * Monolithic upload (POST, then PUT with ?digest=), retried as a whole: a failed PUT
-   * leaves its upload session unusable, so a retry opens a new one.
+   * Chunked upload as the distribution spec describes it: PATCH after PATCH with
+   * Content-Range, each to the Location the last answer gave, then a PUT with ?digest=.
+   * A chunk that breaks off is resumed from the Range the registry says it holds; one
+   * refused as too large (413) is sent again in halves. At most one chunk is in memory.
+   */
+  private async uploadChunks(session: Session, repo: Repository, location: string, blob: BlobUpload, chunkSize: number, action: string, signal: AbortSignal | undefined): Promise<void> {
+    const { digest, size } = blob.descriptor;
+    const base = new URL(`v2/${repo.repository}/blobs/uploads/`, session.base);
+    let url = new URL(location, base);
+    let source = new ChunkReader(blob);
+    let offset = 0;
+    let chunk = Math.max(MIN_CHUNK, chunkSize);
+    let broken = 0;
+    const what = `upload of blob ${shortDigest(digest)}`;
+    try {
+      // The chunk last sent, kept until the registry has it: a resume may need part of it again.
+      let last: { offset: number; bytes: Uint8Array } | undefined;
+      while (offset < size) {
+        const again = last && offset >= last.offset && offset < last.offset + last.bytes.byteLength ? last.bytes.subarray(offset - last.offset) : undefined;
+        const bytes = again ? again.subarray(0, Math.min(chunk, again.byteLength)) : await source.read(offset, Math.min(chunk, size - offset));
+        last = { offset, bytes };
+        try {
+          const res = await this.send({
+            session, method: 'PATCH', url, body: bytes,
+            headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + bytes.byteLength - 1}` },
+            scopes: this.scopes(repo, 'push'), ok: [202, 204], what, action, signal, retry: false,
+          });
+          await res.arrayBuffer().catch(() => undefined);
+          const next = res.headers.get('location');
+          if (next) url = new URL(next, url);
+          offset = rangeEnd(res.headers.get('range')) ?? offset + bytes.byteLength;
+        } catch (e) {
+          if (e instanceof RegistryError && e.status === 413 && chunk > MIN_CHUNK) {
+            chunk = Math.max(MIN_CHUNK, Math.floor(chunk / 2));
+            session.chunkSize = chunk;
+            continue;
+          }
+          if (!(e instanceof RegistryError) || !e.retryable || ++broken > this.policy.attempts) throw e;
+          // Where the registry stands: resume from the end of what it holds.
+          const status = await this.send({ session, method: 'GET', url, scopes: this.scopes(repo, 'push'), ok: [204], what, action, signal, retry: true });
+          await status.arrayBuffer().catch(() => undefined);
+          const held = rangeEnd(status.headers.get('range')) ?? 0;
+          const next = status.headers.get('location');
+          if (next) url = new URL(next, url);
+          if (held < offset) {
+            await source.close();
+            source = new ChunkReader(blob);
+          }
+          offset = held;
+          this.log?.(`resume ${what} at byte ${offset}`);
+        }
+      }
+    } finally {
+      await source.close();
+    }
+    url.searchParams.set('digest', digest);
+    const res = await this.send({
+      session, method: 'PUT', url, headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': '0' }, body: new Uint8Array(0),
+      scopes: this.scopes(repo, 'push'), ok: [201, 204], what, action, signal, retry: false,
+    });
+    await res.arrayBuffer().catch(() => undefined);
+    const stored = res.headers.get('docker-content-digest');
+    if (stored && stored !== digest) {
+      throw new RegistryError(`${action}: registry stored blob ${shortDigest(digest)} as ${stored}`, { hint: 'the upload was corrupted on the way; try again' });
+    }
+  }
+
+  /**
+   * Upload (POST, then PUT with ?digest=, or chunks), retried as a whole: a failed PUT
+   * leaves its upload session unusable, so a retry opens a new one. A whole body refused
+   * as too large (413) is sent again in chunks, and so is every later blob to that registry.
    */
   async uploadBlob(repo: Repository, blob: BlobUpload, opts: CallOptions = {}): Promise<void> {
     const session = this.session(repo.registry);
@@ -521,7 +672,14 @@ export class RegistryClient {
         what: `upload of blob ${shortDigest(blob.descriptor.digest)}`, action, signal: opts.signal, retry: false,
       });
       await start.arrayBuffer().catch(() => undefined);
-      await this.finishUpload(session, repo, start.headers.get('location'), blob, action, opts.signal);
+      try {
+        await this.finishUpload(session, repo, start.headers.get('location'), blob, action, opts.signal);
+      } catch (e) {
+        if (!(e instanceof RegistryError) || e.status !== 413 || session.chunkSize !== undefined || this.options.chunkSize !== undefined) throw e;
+        this.log?.(`${session.registry} refused a ${blob.descriptor.size} byte body (413): uploading in chunks`);
+        session.chunkSize = DEFAULT_CHUNK;
+        throw new RegistryError(e.message, { status: 413, retryable: true, hint: e.hint ?? '' });
+      }
     }, { signal: opts.signal, onRetry: this.retryLogger() });
   }
 

@@ -51,6 +51,8 @@ const PATTERNS: readonly [RegExp, string][] = [
   [/("(?:token|access_token|refresh_token|identitytoken|registrytoken|password|secret|auth)"\s*:\s*")(?:[^"\\]|\\.)*(")/gi, `$1${MASK}$2`],
   // ?access_token=…, &refresh_token=…, password=… in URLs and form bodies
   [/\b((?:access_token|refresh_token|token|password)=)[^&\s"]+/gi, `$1${MASK}`],
+  // Presigned storage URLs (S3, GCS, Azure, CloudFront) that blob downloads redirect to
+  [/([?&](?:X-Amz-Signature|X-Amz-Credential|X-Amz-Security-Token|X-Goog-Signature|X-Goog-Credential|Signature|sig|se|Key-Pair-Id|Policy)=)[^&\s"]+/gi, `$1${MASK}`],
   // https://user:pass@host
   [/(\b[a-z][a-z0-9+.-]*:\/\/[^/\s:@]+:)[^@\s/]+@/gi, `$1${MASK}@`],
 ];

@@ -8,14 +8,17 @@
  * through the spool (checked against its digest and size before any upload completes)
  * and uploaded to every destination that needs it.
  */
+import { createHash } from 'node:crypto';
 import { Limiter, settleAll } from '../concurrency.ts';
+import { PauseBuildError } from '../errors.ts';
+import { shortDigest } from '../oci/blob.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Engine, DestinationPlan, DestinationResult } from './plan.ts';
 import { type LayoutDestination, emptyCounts, isLayoutDestination, planSummary } from './plan.ts';
 import { lockLayout, tagLayout, writeLayoutBlob } from '../oci/layout.ts';
 import { type Repository, formatRepository } from './reference.ts';
 import type { ManifestDoc, SourceImage } from './sources.ts';
-import type { Spool, SpooledBlob } from './spool.ts';
+import { DEFAULT_MEMORY_LIMIT, type Spool, type SpooledBlob } from './spool.ts';
 
 export type WriteEvent =
   | { readonly type: 'blob'; readonly descriptor: Descriptor; readonly status: 'uploaded' | 'mounted' | 'present' }
@@ -24,15 +27,62 @@ export type WriteEvent =
 
 type Content = (d: Descriptor) => Promise<SpooledBlob>;
 
+/** Blobs above this go straight from the source to a lone destination, not through the spool. */
+export const STREAM_THROUGH_BYTES = DEFAULT_MEMORY_LIMIT;
+
+export interface WriteOptions {
+  /**
+   * This destination is the only one the image goes to: a large blob is streamed from the
+   * source into its upload (download and upload overlap), checked against its digest and
+   * size as it passes, so the upload is never completed with other content.
+   */
+  readonly onlyDestination?: boolean;
+}
+
+/** A stream that errors, before it ends, when its bytes are not the descriptor's. */
+export function verifying(stream: ReadableStream<Uint8Array>, d: Descriptor, where: string): ReadableStream<Uint8Array> {
+  const hash = createHash('sha256');
+  let seen = 0;
+  return stream.pipeThrough(new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > d.size) {
+        controller.error(new PauseBuildError(`${where}: blob ${shortDigest(d.digest)} is larger than its declared ${d.size} bytes`, { hint: 'the source sent other content; nothing was written for it' }));
+        return;
+      }
+      hash.update(chunk);
+      controller.enqueue(chunk);
+    },
+    flush(controller) {
+      const got = `sha256:${hash.digest('hex')}`;
+      if (got !== d.digest || seen !== d.size) {
+        controller.error(new PauseBuildError(`${where}: blob ${shortDigest(d.digest)} is corrupt: its content hashes to ${shortDigest(got)} (${seen} bytes, expected ${d.size})`, { hint: 'the source changed or corrupted the content; nothing was written for it, try again or repair the source' }));
+      }
+    },
+  }));
+}
+
 /** Writes what the plan says is missing: blobs, child manifests, the root, then the tags. */
-export async function write(engine: Engine, image: SourceImage, plan: DestinationPlan, spool: Spool, onEvent?: (e: WriteEvent) => void): Promise<DestinationResult> {
+export async function write(engine: Engine, image: SourceImage, plan: DestinationPlan, spool: Spool, onEvent?: (e: WriteEvent) => void, options: WriteOptions = {}): Promise<DestinationResult> {
   const summary = planSummary(plan);
   if (summary.unchanged) return summary;
   if (isLayoutDestination(plan.destination)) return writeToLayout(engine, image, plan, plan.destination, spool, onEvent);
   const repo = plan.destination.repository;
   const counts = emptyCounts();
   const limiter = new Limiter(engine.opts.concurrency ?? 8);
-  const content: Content = (d) => spool.get(d, () => image.source.blob(d, engine.opts.signal));
+  const spooled: Content = (d) => spool.get(d, () => image.source.blob(d, engine.opts.signal));
+  const content: Content = (d) => {
+    if (!options.onlyDestination || d.size <= STREAM_THROUGH_BYTES) return spooled(d);
+    // Each open reads the source again (a retried upload starts over), never a whole copy held.
+    return Promise.resolve({
+      descriptor: d,
+      open: async () => {
+        const c = await image.source.blob(d, engine.opts.signal);
+        if ('stream' in c) return verifying(c.stream, d, image.source.name);
+        return (await spooled(d)).open();
+      },
+    });
+  };
 
   await settleAll(plan.blobs.map(async (b) => {
     let status: 'uploaded' | 'mounted' | 'present' = 'present';
@@ -88,7 +138,8 @@ function ensureBlob(engine: Engine, repo: Repository, d: Descriptor, from: strin
 async function transferBlob(engine: Engine, repo: Repository, d: Descriptor, planned: string | undefined, content: Content): Promise<'uploaded' | 'mounted'> {
   // A blob another destination of this run got meanwhile can be mounted from there.
   const from = planned ?? engine.holderFor(repo, d.digest);
-  // An upload needs the bytes after the registry opens the session: read them meanwhile.
+  // An upload needs the bytes after the registry opens the session: read them meanwhile
+  // (a streamed blob is only opened then).
   const early = from === undefined ? content(d) : undefined;
   early?.catch(() => undefined);
   const upload = { descriptor: d, open: async () => (await (early ?? content(d))).open() };

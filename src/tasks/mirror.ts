@@ -207,7 +207,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
           done++;
           if (e.status === 'uploaded') moved += e.descriptor.size;
           task.title = `${label}: ${done}/${plan.blobs.length} blobs, ${formatSize(moved)} uploaded`;
-        }).catch((e: unknown) => {
+        }, { onlyDestination: copy.job.destinations.length === 1 }).catch((e: unknown) => {
           copy.results[i] = { error: e };
           throw e;
         });

@@ -57,7 +57,7 @@ export interface RegistryOptions {
   /** htpasswd auth with this user (bcrypt). */
   readonly htpasswd?: { readonly username: string; readonly password: string };
   /** Bearer token auth, tokens from a Node token server that knows this user. */
-  readonly token?: { readonly username: string; readonly password: string; readonly identityToken?: string };
+  readonly token?: { readonly username: string; readonly password: string; readonly identityToken?: string; readonly pullOnly?: boolean };
   /** Where its working directory is made (mkdtemp prefix); default `/tmp/wt-registry-`. */
   readonly dirPrefix?: string;
 }
@@ -149,7 +149,7 @@ function base64url(data: Buffer | string): string {
  * Basic credentials (or a POST refresh-token grant) → an RS256 JWT whose `x5c` holds a
  * certificate the registry trusts (its `rootcertbundle`), granting what was asked.
  */
-export async function startTokenServer(dir: string, user: { username: string; password: string; identityToken?: string }): Promise<TokenServer> {
+export async function startTokenServer(dir: string, user: { username: string; password: string; identityToken?: string; pullOnly?: boolean }): Promise<TokenServer> {
   const keyFile = path.join(dir, 'token.key');
   const certFile = path.join(dir, 'token.crt');
   await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', keyFile, '-out', certFile, '-subj', '/CN=pause-build test token issuer', '-days', '2']);
@@ -165,7 +165,8 @@ export async function startTokenServer(dir: string, user: { username: string; pa
     const access = scopes.map((s) => {
       const [type = '', ...rest] = s.split(':');
       const actions = rest.pop() ?? '';
-      return { type, name: rest.join(':'), actions: actions.split(',').filter(Boolean) };
+      // A pull-only user is granted pull whatever it asks for: a push then meets insufficient_scope.
+      return { type, name: rest.join(':'), actions: actions.split(',').filter(Boolean).filter((a) => !user.pullOnly || a === 'pull') };
     });
     const header = base64url(JSON.stringify({ typ: 'JWT', alg: 'RS256', x5c: [certDer] }));
     const claims = base64url(JSON.stringify({ iss: issuer, sub: subject, aud: service, exp: now + 300, nbf: now - 5, iat: now, jti: randomUUID(), access }));
@@ -337,7 +338,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
 export type FaultAnswer = number | { readonly status: number; readonly headers?: Record<string, string>; readonly body?: string };
 
 /** Decides per request: an answer to inject, or undefined to forward. `n` counts requests from 0. */
-export type Fault = (req: { method: string; url: string; n: number }) => FaultAnswer | undefined;
+export type Fault = (req: { method: string; url: string; n: number; headers: http.IncomingHttpHeaders }) => FaultAnswer | undefined;
 
 export interface TestProxy {
   /** `127.0.0.1:PORT` to use instead of the registry's host. */
@@ -360,7 +361,7 @@ export async function startProxy(target: string, fault?: Fault): Promise<TestPro
   const server = http.createServer((req, res) => {
     const method = req.method ?? 'GET';
     const url = req.url ?? '/';
-    const injected = fault?.({ method, url, n: n++ });
+    const injected = fault?.({ method, url, n: n++, headers: req.headers });
     if (injected !== undefined) {
       const answer = typeof injected === 'number' ? { status: injected } : injected;
       requests.push({ method, url, status: answer.status });

@@ -107,3 +107,19 @@ registries:
     });
   });
 });
+
+describe('verifyKeys per entry', () => {
+  const cases: [string, string, string[] | RegExp][] = [
+    ['one file, relative to the mirror file', 'verifyKeys: keys/release.pub', ['/etc/mirror/keys/release.pub']],
+    ['a list, absolute paths kept', 'verifyKeys: [a.pub, /abs/b.pub]', ['/etc/mirror/a.pub', '/abs/b.pub']],
+    ['an empty list', 'verifyKeys: []', /"verifyKeys" must be a file or a list of files/],
+    ['not a string', 'verifyKeys: 3', /"verifyKeys" must be a file or a list of files/],
+  ];
+  for (const [name, line, want] of cases) {
+    test(name, () => {
+      const text = `mirrors:\n  - source: r.example/p:1\n    destinations: [m.example/p]\n    ${line}\n`;
+      if (want instanceof RegExp) assert.throws(() => parseMirrorFile(text, '/etc/mirror/mirror.yaml', {}), want);
+      else assert.deepEqual(parseMirrorFile(text, '/etc/mirror/mirror.yaml', {}).entries[0]!.verifyKeys, want);
+    });
+  }
+});

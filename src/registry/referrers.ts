@@ -9,6 +9,7 @@
  * with what it already lists (another tool's entries survive) and written last, after the
  * manifests it names.
  */
+import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { addLayoutEntries, layoutUntagged, readLayoutBlob, readLayoutManifest } from '../oci/layout.ts';
 import { isDigest, parseManifest } from '../oci/manifest.ts';
@@ -26,6 +27,8 @@ import { write } from './write.ts';
 export const LEGACY_SUFFIXES = ['.sig', '.att', '.sbom'] as const;
 /** A bound on what one image may carry: referrers beyond it are a hostile or broken source. */
 export const MAX_REFERRERS = 1000;
+/** Referrer lookups at once against one repository. */
+const LOOKUPS_AT_ONCE = 8;
 
 /** One attached manifest to carry. */
 export interface Attached {
@@ -102,29 +105,34 @@ export async function registryReferrers(client: RegistryClient, repo: Repository
  * referrers included, and with `legacy` cosign's .sig/.att/.sbom tags of every root.
  */
 export async function discoverInRegistry(client: RegistryClient, repo: Repository, roots: readonly string[], opts: { legacy?: boolean; signal?: AbortSignal } = {}): Promise<Attached[]> {
+  // Each level of the graph is asked side by side (a few at once): one round trip per level,
+  // not per manifest, so a far registry costs about as much as a near one.
+  const limiter = new Limiter(LOOKUPS_AT_ONCE);
   const found: Attached[] = [];
   const seen = new Set(roots);
-  const queue = [...roots];
-  while (queue.length > 0) {
-    const subject = queue.shift()!;
-    for (const entry of await registryReferrers(client, repo, subject, opts.signal)) {
-      const digest = entry.digest as string;
-      if (seen.has(digest)) continue;
-      seen.add(digest);
-      if (found.length >= MAX_REFERRERS) throw new PauseBuildError(`${formatRepository(repo)} lists more than ${MAX_REFERRERS} referrers for one image`, { hint: 'pass --no-referrers to copy the image alone' });
-      found.push({ subject, digest, entry, ...(typeof entry.artifactType === 'string' ? { artifactType: entry.artifactType } : {}), source: registryDigestSource(client, repo, descriptorOf(entry), undefined, opts.signal) });
-      queue.push(digest);
-    }
+  let frontier = [...roots];
+  while (frontier.length > 0) {
+    const lists = await settleAll(frontier.map((subject) => limiter.run(() => registryReferrers(client, repo, subject, opts.signal))));
+    const next: string[] = [];
+    frontier.forEach((subject, i) => {
+      for (const entry of lists[i]!) {
+        const digest = entry.digest as string;
+        if (seen.has(digest)) continue;
+        seen.add(digest);
+        if (found.length >= MAX_REFERRERS) throw new PauseBuildError(`${formatRepository(repo)} lists more than ${MAX_REFERRERS} referrers for one image`, { hint: 'pass --no-referrers to copy the image alone' });
+        found.push({ subject, digest, entry, ...(typeof entry.artifactType === 'string' ? { artifactType: entry.artifactType } : {}), source: registryDigestSource(client, repo, descriptorOf(entry), undefined, opts.signal) });
+        next.push(digest);
+      }
+    });
+    frontier = next;
   }
   if (opts.legacy) {
-    for (const subject of roots) {
-      for (const suffix of LEGACY_SUFFIXES) {
-        const tag = `${fallbackTag(subject)}${suffix}`;
-        const head = await client.headManifest(repo, tag, { signal: opts.signal, action: `pull from ${formatRepository(repo)}` });
-        if (!head) continue;
-        found.push({ subject, digest: head.digest, tag, source: registryDigestSource(client, repo, { mediaType: head.mediaType, digest: head.digest, size: head.size }, tag, opts.signal) });
-      }
-    }
+    const asks = roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` })));
+    const heads = await settleAll(asks.map((a) => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${formatRepository(repo)}` }))));
+    asks.forEach(({ subject, tag }, i) => {
+      const head = heads[i];
+      if (head) found.push({ subject, digest: head.digest, tag, source: registryDigestSource(client, repo, { mediaType: head.mediaType, digest: head.digest, size: head.size }, tag, opts.signal) });
+    });
   }
   return found;
 }
@@ -220,17 +228,16 @@ export async function attach(engine: Engine, spool: Spool, dest: Destination, at
   let present = 0;
   const refused: string[] = [];
   const landed: Attached[] = [];
-  // Parents before children: a referrer's subject is written before it.
-  for (const a of attached) {
+  const one = async (a: Attached) => {
     const target: Destination = isLayoutDestination(dest) ? { kind: 'layout', dir: dest.dir, ...(a.tag ? { tag: a.tag } : {}) } : { repository: dest.repository, ...(a.tag ? { tag: a.tag } : {}) };
     try {
       const image: SourceImage = await resolveImage(a.source, engine.opts.signal ? { signal: engine.opts.signal } : {});
       const plan = await engine.plan(image, target);
       if (plan.rootPresent && plan.tags.every((t) => t.status === 'unchanged')) present++;
-      else if (!opts.dryRun) {
-        await write(engine, image, plan, spool);
+      else {
+        if (!opts.dryRun) await write(engine, image, plan, spool);
         written++;
-      } else written++;
+      }
       landed.push(a);
     } catch (e) {
       if (!isRefusal(e) || opts.require) {
@@ -239,8 +246,22 @@ export async function attach(engine: Engine, spool: Spool, dest: Destination, at
       }
       refused.push(`${destinationLabel(dest)} refused ${a.tag ?? `the ${a.artifactType ?? 'referrer'} ${a.digest.slice(0, 19)}…`}: ${(e as Error).message}`);
     }
+  };
+  // In waves, side by side within each: a referrer goes after the referrer it is about
+  // (a signature of an attestation after the attestation).
+  const limiter = new Limiter(LOOKUPS_AT_ONCE);
+  const digests = new Set(attached.map((a) => a.digest));
+  const done = new Set<string>();
+  let left = [...attached];
+  while (left.length > 0) {
+    const wave = left.filter((a) => !digests.has(a.subject) || done.has(a.subject));
+    if (wave.length === 0) throw new PauseBuildError('the referrers of the image refer to each other in a cycle', { hint: 'pass --no-referrers to copy the image alone' });
+    await settleAll(wave.map((a) => limiter.run(() => one(a))));
+    for (const a of wave) done.add(a.digest);
+    left = left.filter((a) => !wave.includes(a));
   }
-  const withEntries = landed.filter((a) => a.entry);
+  // In the order found, whatever order the writes ended in: the same copy gives the same fallback index.
+  const withEntries = attached.filter((a) => a.entry && landed.includes(a));
   if (isLayoutDestination(dest)) {
     if (!opts.dryRun && withEntries.length) await addLayoutEntries(dest.dir, withEntries.map((a) => a.entry!));
     return { written, present, fallbackTags: 0, refused };

@@ -158,7 +158,7 @@ describe('pause-build mirror refuses bad input', () => {
     const file = path.join(work, 'bad.yaml');
     await writeFile(file, `mirrors:\n  - source: ${src.host}/pause:3.10\n    destinations: [${dst.host}/a]\n  - source: ${src.host}/pause\n    tag: ">=3.9"\n    destinations: [${dst.host}/b]\n`);
     const r = await runCli(['mirror', '--file', file]);
-    assertOneLineError(r, new RegExp(`^error: ${file} entry 2 \\(${src.host}/pause\\): unknown key "tag" — allowed: source, tags, platforms, destinations$`));
+    assertOneLineError(r, new RegExp(`^error: ${file} entry 2 \\(${src.host}/pause\\): unknown key "tag" — allowed: source, tags, platforms, destinations, verifyKeys$`));
     const json = path.join(work, 'bad.json');
     await writeFile(json, '{"mirrors": [{"source": 1}]}');
     assertOneLineError(await runCli(['mirror', '--file', json]), /^error: \S+bad\.json entry 1: "source" is missing or not a string/);

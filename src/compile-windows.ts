@@ -56,7 +56,8 @@ export function windowsCompileCommands(spec: Pick<WindowsCompileRequest, 'source
   const go = `${out}/.go`;
   return [
     [`${spec.platform.triple}-gcc`, ...CFLAGS, `-DVERSION=${spec.version}`, '-o', pause, `${src}/${path.basename(spec.source)}`],
-    [`${spec.platform.triple}-strip`, pause],
+    // strip stamps the PE header with the current time unless SOURCE_DATE_EPOCH says otherwise.
+    ['env', 'SOURCE_DATE_EPOCH=0', `${spec.platform.triple}-strip`, pause],
     [
       'env', '-C', `${src}/${WINCAT_DIR}`,
       `HOME=${go}`, `GOCACHE=${go}/cache`, `GOPATH=${go}/path`, 'GOFLAGS=', 'GOPROXY=off', 'GOTOOLCHAIN=local',

@@ -28,7 +28,7 @@ export async function runWine(prefix: string, exe: string, args: readonly string
   const { execa } = await loadExeca();
   const env = { ...process.env, ...wineEnv(prefix) };
   try {
-    const r = await execa(WINE64, [exe, ...args], { reject: false, env, timeout: opts.timeoutMs ?? 120_000, cancelSignal: opts.signal, ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }) });
+    const r = await execa(WINE64, [exe, ...args], { reject: false, env, timeout: opts.timeoutMs ?? 120_000, stripFinalNewline: false, cancelSignal: opts.signal, ...(opts.input === undefined ? { stdin: 'ignore' as const } : { input: opts.input }) });
     return { exitCode: r.exitCode, stdout: String(r.stdout), stderr: String(r.stderr), missing: (r as { code?: string }).code === 'ENOENT' };
   } finally {
     await execa(WINESERVER, ['-k'], { reject: false, env, timeout: 10_000 });

@@ -8,7 +8,7 @@
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import type { Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
+import type { BaseBlob, Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
 import { type Repository, formatRepository, pinnedReference, validateTag } from './reference.ts';
 
@@ -92,9 +92,12 @@ export type PushEvent =
   | { readonly type: 'index'; readonly digest: string; readonly status: 'pushed' | 'present' }
   | { readonly type: 'tag'; readonly tag: string; readonly digest: string; readonly status: TagStatus };
 
-/** `3.10` → `3.10-linux-amd64`: the per-arch tag Kubernetes has always published. */
+/**
+ * `3.10` → `3.10-linux-amd64`: the per-arch tag Kubernetes has always published; a Windows
+ * image (named windows-amd64-<os.version>) gets `3.10-windows-amd64-<os.version>`.
+ */
 export function perArchTag(tag: string, arch: string): string {
-  return `${tag}-linux-${arch}`;
+  return arch.startsWith('windows-') ? `${tag}-${arch}` : `${tag}-linux-${arch}`;
 }
 
 function platformOf(image: BuiltImage): string {
@@ -206,7 +209,7 @@ export class IndexPush {
   }
 
   /** One blob: skipped when present, else mounted from a sibling repository, else uploaded. */
-  pushBlob(image: BuiltImage, blob: OciBlob, kind: 'config' | 'layer'): Promise<BlobStatus> {
+  pushBlob(image: BuiltImage, blob: OciBlob | BaseBlob, kind: 'config' | 'layer'): Promise<BlobStatus> {
     const { digest, size } = blob.descriptor;
     let pending = this.blobs.get(digest);
     if (!pending) {
@@ -220,10 +223,12 @@ export class IndexPush {
     return pending;
   }
 
-  private async transferBlob(blob: OciBlob): Promise<BlobStatus> {
+  private async transferBlob(blob: OciBlob | BaseBlob): Promise<BlobStatus> {
     const { digest } = blob.descriptor;
     if ((await this.client.blobExists(this.target, digest, this.call())) !== undefined) return 'skipped';
-    const sources = (this.opts.mountFrom ?? []).filter((r) => r !== this.target.repository);
+    const base = (blob as Partial<BaseBlob>).from;
+    const fromBase = base && base.registry === this.target.registry && base.repository !== this.target.repository ? [base.repository] : [];
+    const sources = [...fromBase, ...(this.opts.mountFrom ?? [])].filter((r) => r !== this.target.repository);
     let from = sources[0];
     if (sources.length > 1) {
       // Mount from a repository that has it; asking each costs a HEAD, not an upload.
@@ -270,7 +275,12 @@ export class IndexPush {
   /** One image: its blobs side by side, then its manifest; nothing when the registry has it. */
   async pushImage(image: BuiltImage): Promise<ImageResult> {
     if (await this.imagePresent(image)) return this.recordImage(image, 'present');
-    await settleAll([this.pushBlob(image, image.config, 'config'), ...image.layers.map((l) => this.pushBlob(image, l, 'layer'))]);
+    await settleAll([
+      this.pushBlob(image, image.config, 'config'),
+      ...image.layers.map((l) => this.pushBlob(image, l, 'layer')),
+      // A base's layers (Windows): mounted from the base on the same registry, else copied.
+      ...(image.baseBlobs ?? []).map((b) => this.pushBlob(image, b, 'layer')),
+    ]);
     return this.putImageManifest(image);
   }
 

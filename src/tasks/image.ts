@@ -244,9 +244,9 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
     {
       title: `Writing ${layoutReference(opts.output, opts.tag)}`,
       task: async (_ctx, task) => {
-        // The base's own layers (not foreign ones) first, so the layout is complete once its index names the images.
-        if (state.windowsImages?.length) await writeBaseBlobs(opts.output, state.windowsImages);
         state.layout = await writeLayout(opts.output, state.built!, opts.tag);
+        // The base's own layers (foreign ones stay at their urls), read from the base's registry.
+        if (state.windowsImages?.length) await writeBaseBlobs(opts.output, state.windowsImages);
         task.title = `Wrote ${layoutReference(opts.output, opts.tag)} (${state.layout.written} blobs new, ${state.layout.reused} already there)`;
       },
     },

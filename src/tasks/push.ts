@@ -5,7 +5,7 @@
  */
 import type { ListrTask } from 'listr2';
 import { shortDigest } from '../oci/blob.ts';
-import type { Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
+import type { BaseBlob, Blob as OciBlob, BuiltImage, BuiltIndex } from '../oci/types.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { IndexPush, type BlobStatus, type PushOptions, type PushResult } from '../registry/push.ts';
 import { type Repository, formatRepository } from '../registry/reference.ts';
@@ -29,7 +29,7 @@ export const formatBytes = formatSize;
 
 const BLOB_STATUS: Record<BlobStatus, string> = { uploaded: 'uploaded', skipped: 'already there', mounted: 'mounted' };
 
-function blobTask(run: IndexPush, image: BuiltImage, blob: OciBlob, kind: 'config' | 'layer'): ListrTask {
+function blobTask(run: IndexPush, image: BuiltImage, blob: OciBlob | BaseBlob, kind: 'config' | 'layer'): ListrTask {
   const label = `${kind} ${shortDigest(blob.descriptor.digest)} ${formatBytes(blob.descriptor.size)}`;
   return {
     title: label,
@@ -55,6 +55,7 @@ function imageTask(run: IndexPush, image: BuiltImage): ListrTask {
         [
           blobTask(run, image, image.config, 'config'),
           ...image.layers.map((l) => blobTask(run, image, l, 'layer')),
+          ...(image.baseBlobs ?? []).map((b) => blobTask(run, image, b, 'layer')),
           {
             title: `manifest ${shortDigest(image.manifest.descriptor.digest)} ${formatBytes(image.manifest.descriptor.size)}`,
             task: async () => {

@@ -150,7 +150,7 @@ function descriptorOf(value: unknown, where: string): Descriptor {
   }
   const p = value.platform;
   const platform = isRecord(p) && typeof p.os === 'string' && typeof p.architecture === 'string'
-    ? { os: p.os, architecture: p.architecture, ...(typeof p.variant === 'string' && p.variant ? { variant: p.variant } : {}) }
+    ? { os: p.os, architecture: p.architecture, ...(typeof p.variant === 'string' && p.variant ? { variant: p.variant } : {}), ...(typeof p['os.version'] === 'string' && p['os.version'] ? { 'os.version': p['os.version'] } : {}) }
     : undefined;
   const urls = Array.isArray(value.urls) ? value.urls.filter((u) => typeof u === 'string') : [];
   return {

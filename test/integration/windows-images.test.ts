@@ -18,6 +18,7 @@ import { type SyntheticBase, WINDOWS_VERSIONS, pushSyntheticBase } from '../supp
 
 let dir: string;
 let registry: TestRegistry;
+let other: TestRegistry;
 let base: SyntheticBase;
 const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
@@ -41,11 +42,13 @@ let index: { manifests: { digest: string; mediaType: string; platform: Record<st
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'windows-images-'));
   registry = await startRegistry({ foreignUrls: '^https://mcr\\.microsoft\\.com/' });
+  other = await startRegistry({ foreignUrls: '^https://mcr\\.microsoft\\.com/' });
   base = await pushSyntheticBase(registry.host, 'windows/pause-base', 'v1');
 });
 
 after(async () => {
   await registry?.stop();
+  await other?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -150,6 +153,25 @@ describe('Windows images in the pause index', { timeout: 600_000 }, () => {
     const r = await runCli(publishArgs('win/again', ['--arch', 'amd64,arm64,windows', '--windows-base', base.reference, '--no-emulation', '--json']));
     assert.equal(r.exitCode, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).digest, published.digest);
+  });
+
+  it('to another registry the base layers are copied, the foreign ones still not', async () => {
+    const r = await runCli([...publishArgs('win/pause', ['--arch', 'windows', '--windows-base', base.reference, '--no-emulation', '--json']).map((a) => a.replace(`${registry.host}/win/pause`, `${other.host}/copied/pause`)), '--insecure-registry', other.host]);
+    assert.equal(r.exitCode, 0, r.stderr);
+    for (const img of base.images) {
+      assert.equal((await fetch(`${other.url}/v2/copied/pause/blobs/${img.layers[1]}`, { method: 'HEAD' })).status, 200);
+      assert.equal((await fetch(`${other.url}/v2/copied/pause/blobs/${img.foreign}`, { method: 'HEAD' })).status, 404);
+    }
+    assert.equal(await other.count('POST', /mount=/), 0);
+  });
+
+  it('mirror --platform windows/amd64:<os.version> copies that Windows entry alone, foreign layer left at its urls', async () => {
+    const r = await runCli(['mirror', `${registry.host}/win/pause:3.10`, `${other.host}/mirrored/pause`, '--platform', `windows/amd64:10.0.20348,linux/amd64`, '--insecure-registry', registry.host, '--insecure-registry', other.host, '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const got = JSON.parse((await execa(unstableTool('crane'), ['manifest', '--insecure', `${other.host}/mirrored/pause:3.10`])).stdout) as typeof index;
+    assert.deepEqual(got.manifests.map((m) => m.digest), [index.manifests[0]!.digest, index.manifests[3]!.digest]);
+    assert.equal(got.manifests[1]!.platform['os.version'], WINDOWS_VERSIONS[1]);
+    assert.equal((await fetch(`${other.url}/v2/mirrored/pause/blobs/${base.images[1]!.foreign}`, { method: 'HEAD' })).status, 404);
   });
 
   it('--windows-os-version keeps only the versions named', async () => {

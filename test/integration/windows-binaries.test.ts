@@ -15,7 +15,8 @@ import { parsePe, peProblems } from '../../src/pe.ts';
 import { WINDOWS_PLATFORMS } from '../../src/platforms.ts';
 import { hostToolchain } from '../../src/toolchain/toolchain.ts';
 import { runWine, smokeTestWindows } from '../../src/wine.ts';
-import { REPO_ROOT } from '../support/cli.ts';
+import { assertOneLineError } from '../support/assert.ts';
+import { REPO_ROOT, runCli } from '../support/cli.ts';
 
 const platform = WINDOWS_PLATFORMS[0]!;
 const source = path.join(REPO_ROOT, 'build', 'pause', 'windows', 'pause.c');
@@ -114,6 +115,17 @@ describe('Windows binaries under wine', { timeout: 300_000 }, () => {
       assert.match(e.hint ?? '', /fix pause\.c/);
       return true;
     });
+    const { readdir } = await import('node:fs/promises');
+    assert.deepEqual(await readdir(binDir), []);
+  });
+
+  it('pause-build bin --arch windows reports a mingw compile error in one line, with no binary left', async () => {
+    const root = path.join(dir, 'broken-root');
+    await cp(path.join(REPO_ROOT, 'build', 'pause'), path.join(root, 'build', 'pause'), { recursive: true });
+    await writeFile(path.join(root, 'build', 'pause', 'windows', 'pause.c'), '#include <windows.h>\nint main(void) { Sleep(; }\n');
+    const binDir = path.join(dir, 'cli-bin');
+    const r = await runCli(['bin', '--arch', 'windows', '--engine', 'host', '--root', root, '--version', '3.10', '--revision', 'bad', '--no-cache', '--bin-dir', binDir]);
+    assertOneLineError(r, /^error: compile for windows-amd64 failed \(host\): .*pause\.c:2:.*error: .* — fix pause\.c or wincat\/; run with --debug for the full compiler output$/);
     const { readdir } = await import('node:fs/promises');
     assert.deepEqual(await readdir(binDir), []);
   });

@@ -12,8 +12,7 @@ import { type BuildFlags, type Runtime, addBuildOptions, collect, resolveBuild }
 import { formatPlatform } from '../oci/platform.ts';
 import { DEFAULT_WINDOWS_BASE } from '../windows/base.ts';
 import { registryImageSource } from '../windows/registry-source.ts';
-import { RegistryClient } from '../registry/client.ts';
-import { timingFromEnv } from './registry-options.ts';
+import { type RegistryFlags, addRegistryOptions, registryClientFromFlags } from './registry-options.ts';
 
 export interface ImageFlags extends BuildFlags {
   dockerfile?: string;
@@ -114,12 +113,13 @@ export function addImageOptions(cmd: Command): Command {
 }
 
 export function registerImageCommands(cli: Command, runtime: Runtime): void {
-  addImageOptions(cli.command('image'))
+  // The registry options are for reading a Windows base (--arch windows).
+  addRegistryOptions(addImageOptions(cli.command('image')))
     .description('compile, then assemble the multi-arch OCI image (deterministic) into an OCI layout')
-    .action(async (flags: ImageFlags) => {
+    .action(async (flags: ImageFlags & RegistryFlags) => {
       const { opts, epochFrom } = await resolveImage(flags, runtime);
       const state = newImageState();
-      const client = opts.windows.length > 0 ? new RegistryClient({ ...timingFromEnv() }) : undefined;
+      const client = opts.windows.length > 0 ? await registryClientFromFlags(flags, runtime) : undefined;
       if (client) state.baseSource = (ref) => registryImageSource(client, ref, runtime.signal);
       try {
         await runTasks(imageTasks(opts, state), { quiet: flags.quiet, json: flags.json, debug: runtime.debug() });

@@ -174,6 +174,23 @@ describe('Windows images in the pause index', { timeout: 600_000 }, () => {
     assert.equal((await fetch(`${other.url}/v2/mirrored/pause/blobs/${base.images[1]!.foreign}`, { method: 'HEAD' })).status, 404);
   });
 
+  it('image --arch windows writes a layout with the base layers but no foreign one, which skopeo reads', async () => {
+    const out = path.join(dir, 'layout');
+    const r = await runCli(['image', '--version', '3.10', '--revision', 'win', '--engine', 'host', '--no-cache', '--no-emulation', '--arch', 'windows', '--bin-dir', path.join(dir, 'bin'), '--output', out, '--windows-base', base.reference, '--insecure-registry', registry.host, '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const summary = JSON.parse(r.stdout) as { index: { digest: string }; images: { platform: string; manifest: string }[] };
+    assert.deepEqual(summary.images.map((i) => i.platform), WINDOWS_VERSIONS.map((v) => `windows/amd64:${v}`));
+    assert.deepEqual(summary.images.map((i) => i.manifest), index.manifests.slice(2).map((m) => m.digest));
+    const { existsSync } = await import('node:fs');
+    for (const img of base.images) {
+      assert.equal(existsSync(path.join(out, 'blobs', 'sha256', img.layers[1]!.slice(7))), true);
+      assert.equal(existsSync(path.join(out, 'blobs', 'sha256', img.foreign.slice(7))), false);
+    }
+    const inspect = await skopeo(['inspect', '--override-os', 'windows', '--override-arch', 'amd64', `oci:${out}:3.10`]);
+    assert.equal(inspect.exitCode, 0, inspect.stderr);
+    assert.equal(JSON.parse(inspect.stdout.toString()).Os, 'windows');
+  });
+
   it('--windows-os-version keeps only the versions named', async () => {
     const r = await runCli(publishArgs('win/one', ['--arch', 'windows', '--windows-base', base.reference, '--windows-os-version', '10.0.20348', '--no-emulation', '--json']));
     assert.equal(r.exitCode, 0, r.stderr);

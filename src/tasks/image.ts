@@ -12,7 +12,7 @@ import { type DockerfilePlan, parseDockerfile } from '../oci/dockerfile.ts';
 import { LayerCompressor } from '../oci/compress.ts';
 import { buildImageWith, layerTars } from '../oci/image.ts';
 import { buildIndex } from '../oci/index.ts';
-import { type LayoutWriteResult, layoutReference, writeLayout } from '../oci/layout.ts';
+import { type LayoutWriteResult, checkLayoutTarget, layoutReference, writeLayout } from '../oci/layout.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
 import { type Platform, platformFor, platformString } from '../platforms.ts';
 import { allCompileTasks, toolchainTasks } from './bin.ts';
@@ -200,9 +200,14 @@ function windowsAssembleTask(opts: ImageOptions, state: ImageState): ListrTask[]
   ];
 }
 
-async function writeBaseBlobs(dir: string, images: readonly BuiltImage[]): Promise<void> {
+async function writeBaseBlobs(dir: string, tag: string, images: readonly BuiltImage[]): Promise<void> {
   const { mkdir, rename, stat, writeFile } = await import('node:fs/promises');
-  const { sha256Digest } = await import('../oci/blob.ts');
+  const { canonicalJson, sha256Digest } = await import('../oci/blob.ts');
+  await checkLayoutTarget(dir, tag);
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  // The marker first: a directory of blobs without it would not be taken for a layout.
+  const marker = path.join(dir, 'oci-layout');
+  if (!(await stat(marker).then(() => true, () => false))) await writeFile(marker, canonicalJson({ imageLayoutVersion: '1.0.0' }));
   const done = new Set<string>();
   for (const b of images.flatMap((i) => i.baseBlobs ?? [])) {
     const { digest } = b.descriptor;
@@ -244,9 +249,10 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
     {
       title: `Writing ${layoutReference(opts.output, opts.tag)}`,
       task: async (_ctx, task) => {
+        // The base's own layers (foreign ones stay at their urls) go in first, so that once
+        // index.json names the Windows images every blob they need is there.
+        if (state.windowsImages?.length) await writeBaseBlobs(opts.output, opts.tag, state.windowsImages);
         state.layout = await writeLayout(opts.output, state.built!, opts.tag);
-        // The base's own layers (foreign ones stay at their urls), read from the base's registry.
-        if (state.windowsImages?.length) await writeBaseBlobs(opts.output, state.windowsImages);
         task.title = `Wrote ${layoutReference(opts.output, opts.tag)} (${state.layout.written} blobs new, ${state.layout.reused} already there)`;
       },
     },

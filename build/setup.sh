@@ -14,6 +14,7 @@ packages=(
   gcc-powerpc64le-linux-gnu libc6-dev-ppc64el-cross
   gcc-s390x-linux-gnu libc6-dev-s390x-cross
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
+  gcc-mingw-w64-x86-64 golang-go wine64
 )
 base_image=localhost/debian:bookworm-slim
 cache=${PAUSE_BUILD_CACHE:-/var/cache/pause-build}

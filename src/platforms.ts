@@ -38,6 +38,37 @@ export const PLATFORMS: readonly Platform[] = [
   { arch: 'riscv64', triple: 'riscv64-linux-gnu', oci: { os: 'linux', architecture: 'riscv64' }, elf: { machine: EM_RISCV, class: 64, endian: 'little' }, qemu: 'riscv64', debPackages: ['gcc-riscv64-linux-gnu', 'libc6-dev-riscv64-cross'], default: false },
 ];
 
+/**
+ * Windows builds are opt-in (`--arch windows/amd64`, or `windows` beside the Linux
+ * arches): their images stand on a base read from a registry, one per Windows version.
+ */
+export interface WindowsPlatform {
+  readonly arch: string;
+  /** In file names and tags: pause-windows-amd64.exe, <tag>-windows-amd64-<os.version>. */
+  readonly name: string;
+  /** mingw-w64 triple for pause.exe; Go's GOARCH for wincat.exe. */
+  readonly triple: string;
+  readonly goarch: string;
+  readonly oci: { readonly os: 'windows'; readonly architecture: string };
+  readonly debPackages: readonly string[];
+}
+
+export const WINDOWS_PLATFORMS: readonly WindowsPlatform[] = [
+  { arch: 'amd64', name: 'windows-amd64', triple: 'x86_64-w64-mingw32', goarch: 'amd64', oci: { os: 'windows', architecture: 'amd64' }, debPackages: ['gcc-mingw-w64-x86-64', 'golang-go'] },
+];
+
+const WINDOWS_NAMES: Readonly<Record<string, string>> = { windows: 'amd64', 'windows/amd64': 'amd64' };
+
+function archNames(values: readonly string[]): string[] {
+  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+}
+
+/** The Windows builds `--arch` asks for: none unless it names `windows` or `windows/amd64`. */
+export function selectWindows(values: readonly string[] | undefined): WindowsPlatform[] {
+  const wanted = new Set(archNames(values ?? []).map((n) => WINDOWS_NAMES[n.toLowerCase()]).filter(Boolean));
+  return WINDOWS_PLATFORMS.filter((p) => wanted.has(p.arch));
+}
+
 export const DEFAULT_ARCHES: readonly string[] = PLATFORMS.filter((p) => p.default).map((p) => p.arch);
 
 const DEFAULT_ARCHES_TEXT = PLATFORMS.filter((p) => p.default).map((p) => p.arch).join(',');
@@ -46,7 +77,7 @@ export function platformFor(arch: string): Platform {
   const found = PLATFORMS.find((p) => p.arch === arch);
   if (!found) {
     throw new PauseBuildError(`unknown arch "${arch}"`, {
-      hint: `supported: ${PLATFORMS.map((p) => p.arch).join(', ')}`,
+      hint: `supported: ${PLATFORMS.map((p) => p.arch).join(', ')}, and windows/amd64 (or windows)`,
     });
   }
   return found;
@@ -58,7 +89,10 @@ export function platformFor(arch: string): Platform {
  */
 export function selectPlatforms(values: readonly string[] | undefined): Platform[] {
   if (values === undefined || values.length === 0) return PLATFORMS.filter((p) => p.default);
-  const names = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+  const all = archNames(values);
+  const names = all.filter((n) => WINDOWS_NAMES[n.toLowerCase()] === undefined);
+  // Windows alone: no Linux arch (selectWindows has the rest).
+  if (names.length === 0 && all.length > 0) return [];
   // `--arch "$ARCH"` with ARCH unset must not quietly build every arch.
   if (names.length === 0) {
     throw new PauseBuildError(`--arch ${JSON.stringify(values.join(','))} names no arch`, {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { PauseBuildError } from '../src/errors.ts';
-import { DEFAULT_ARCHES, PLATFORMS, platformFor, platformString, selectPlatforms } from '../src/platforms.ts';
+import { DEFAULT_ARCHES, PLATFORMS, platformFor, platformString, selectPlatforms, selectWindows } from '../src/platforms.ts';
 
 describe('arch table', () => {
   it('builds the five upstream arches by default, riscv64 only on request', () => {
@@ -46,6 +46,26 @@ describe('--arch selection', () => {
     });
   }
 
+  // Linux arches, then Windows builds: Windows only when named.
+  const windowsCases: [string[] | undefined, string[], string[]][] = [
+    [undefined, ['amd64', 'arm', 'arm64', 'ppc64le', 's390x'], []],
+    [['all'], ['amd64', 'arm', 'arm64', 'ppc64le', 's390x', 'riscv64'], []],
+    [['windows/amd64'], [], ['windows-amd64']],
+    [['Windows'], [], ['windows-amd64']],
+    [['all,windows'], ['amd64', 'arm', 'arm64', 'ppc64le', 's390x', 'riscv64'], ['windows-amd64']],
+    [['amd64', 'windows/amd64'], ['amd64'], ['windows-amd64']],
+  ];
+  for (const [input, linux, windows] of windowsCases) {
+    it(`${JSON.stringify(input)} → linux ${linux.join(',') || 'none'}, windows ${windows.join(',') || 'none'}`, () => {
+      assert.deepEqual(selectPlatforms(input).map((p) => p.arch), linux);
+      assert.deepEqual(selectWindows(input).map((p) => p.name), windows);
+    });
+  }
+
+  it('windows/arm64 is not a Windows build here', () => {
+    assert.throws(() => selectPlatforms(['windows/arm64']), /unknown arch "windows\/arm64"/);
+  });
+
   for (const empty of [[''], [','], [' , ']]) {
     it(`${JSON.stringify(empty)} names no arch: refused rather than read as every arch`, () => {
       assert.throws(() => selectPlatforms(empty), (e: unknown) => {
@@ -61,7 +81,7 @@ describe('--arch selection', () => {
     assert.throws(() => selectPlatforms(['amd64,mips']), (e: unknown) => {
       assert.ok(e instanceof PauseBuildError);
       assert.match(e.message, /unknown arch "mips"/);
-      assert.equal(e.hint, 'supported: amd64, arm, arm64, ppc64le, s390x, riscv64');
+      assert.equal(e.hint, 'supported: amd64, arm, arm64, ppc64le, s390x, riscv64, and windows/amd64 (or windows)');
       return true;
     });
   });

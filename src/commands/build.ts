@@ -40,6 +40,9 @@ export function registerBuildCommands(cli: Command, runtime: Runtime): void {
         const b = state.binaries.get(p.arch)!;
         process.stdout.write(`${path.relative(process.cwd(), b.path) || b.path}\t${b.size}\tsha256:${b.sha256}\n`);
       }
+      for (const w of state.windowsBinaries?.values() ?? []) {
+        for (const b of [w.pause, w.wincat]) process.stdout.write(`${path.relative(process.cwd(), b.path) || b.path}\t${b.size}\tsha256:${b.sha256}\n`);
+      }
       await report({
         title: `pause ${opts.version.tag} binaries (${opts.versionString})`,
         version: opts.version.tag,

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { defaultCacheDir } from '../cache.ts';
 import { PauseBuildError } from '../errors.ts';
 import { type Command, Option } from 'commander';
-import { selectPlatforms } from '../platforms.ts';
+import { selectPlatforms, selectWindows } from '../platforms.ts';
 import { PACKAGE_ROOT, resolveRevision, resolveVersion } from '../project.ts';
 import type { BuildOptions, BuildState } from '../tasks/context.ts';
 import { versionString } from '../version.ts';
@@ -37,7 +37,7 @@ export function collect(value: string, previous: string[] = []): string[] {
 
 export function addBuildOptions(cmd: Command): Command {
   return cmd
-    .option('--arch <arch>', 'arches to build, comma-separated or repeated; "all" adds opt-in arches (default: amd64,arm,arm64,ppc64le,s390x)', collect)
+    .option('--arch <arch>', 'arches to build, comma-separated or repeated; "all" adds opt-in arches, "windows" (windows/amd64) the Windows images (default: amd64,arm,arm64,ppc64le,s390x)', collect)
     .addOption(new Option('--engine <engine>', 'where the compiler runs (default: first working of podman, docker, host)').choices(['podman', 'docker', 'host']))
     .option('--base <image>', 'Debian bookworm base image for the builder (env PAUSE_BUILD_BASE)')
     .option('--version <version>', 'version to build (default: VERSION file, else nearest git tag)')
@@ -58,6 +58,7 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
     throw new PauseBuildError(`source file ${source} not found`, { hint: 'pass --source FILE or --root of a pause-build checkout' });
   }
   const platforms = selectPlatforms(flags.arch);
+  const windows = selectWindows(flags.arch);
   // Side by side (each may run git), reported in this order if both fail.
   const versionP = resolveVersion(root, flags.version);
   const revisionP = resolveRevision(root, flags.revision);
@@ -67,6 +68,8 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
   return {
     root,
     platforms,
+    windows,
+    windowsSource: path.join(root, 'build', 'pause', 'windows', 'pause.c'),
     engine: flags.engine,
     base: flags.base,
     version,

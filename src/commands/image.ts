@@ -11,6 +11,10 @@ import { DEFAULT_SOURCE_URL, PACKAGE_ROOT, resolveSourceDateEpoch } from '../pro
 import { type ImageOptions, type ImageState, imageTasks, newImageState, platformBuildArgs } from '../tasks/image.ts';
 import { runTasks } from '../tasks/run.ts';
 import { type BuildFlags, type Runtime, addBuildOptions, collect, resolveBuild } from './common.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import { DEFAULT_WINDOWS_BASE } from '../windows/base.ts';
+import { registryImageSource } from '../windows/registry-source.ts';
+import { type RegistryFlags, addRegistryOptions, registryClientFromFlags } from './registry-options.ts';
 
 export interface ImageFlags extends BuildFlags {
   dockerfile?: string;
@@ -22,7 +26,10 @@ export interface ImageFlags extends BuildFlags {
   json?: boolean;
   /** false with --no-attestations. */
   attestations?: boolean;
-  signKey?: string;
+  signKey?: string
+  windowsBase?: string;
+  windowsOsVersion?: string[];
+  windowsDockerfile?: string;
 }
 
 function parseBuildArgs(values: readonly string[] = []): Record<string, string> {
@@ -64,6 +71,9 @@ export async function resolveImage(flags: ImageFlags, runtime: Runtime): Promise
       buildArgs: parseBuildArgs(flags.buildArg),
       attestations: flags.attestations !== false,
       ...(signingKey ? { signingKey } : {}),
+      windowsDockerfile: path.resolve(flags.windowsDockerfile ?? path.join(build.root, 'Dockerfile.windows')),
+      windowsBase: flags.windowsBase ?? DEFAULT_WINDOWS_BASE,
+      windowsOsVersions: (flags.windowsOsVersion ?? []).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean),
     },
     epochFrom: from,
   };
@@ -81,7 +91,8 @@ export function imageSummary(opts: ImageOptions, state: ImageState) {
       const diffIds = diffIdsOf(image);
       return {
         arch: image.arch,
-        platform: platformString(platformFor(image.arch)),
+        platform: image.manifest.descriptor.platform ? formatPlatform(image.manifest.descriptor.platform) : platformString(platformFor(image.arch)),
+        ...(image.manifest.descriptor.platform?.['os.version'] && { osVersion: image.manifest.descriptor.platform['os.version'] }),
         manifest: image.manifest.descriptor.digest,
         config: image.config.descriptor.digest,
         layers: image.layers.map((l, i) => ({ digest: l.descriptor.digest, size: l.descriptor.size, diffId: diffIds[i] })),
@@ -108,16 +119,26 @@ export function addImageOptions(cmd: Command): Command {
     .option('--source-url <url>', 'org.opencontainers.image.source annotation', DEFAULT_SOURCE_URL)
     .option('--json', 'print the result as JSON on stdout')
     .option('--no-attestations', 'attach no SBOM and no provenance to the images')
-    .option('--sign-key <file>', 'sign the index and the attestations with this key (cosign.key, password in COSIGN_PASSWORD, or PEM PKCS#8 EC P-256)');
+    .option('--sign-key <file>', 'sign the index and the attestations with this key (cosign.key, password in COSIGN_PASSWORD, or PEM PKCS#8 EC P-256)')
+    .option('--windows-base <ref>', `Windows base index, one image per os.version (default: ${DEFAULT_WINDOWS_BASE})`)
+    .option('--windows-os-version <version>', 'keep only these Windows versions of the base (e.g. 10.0.20348), comma-separated or repeated', collect)
+    .option('--windows-dockerfile <file>', 'Windows Dockerfile (default: Dockerfile.windows in the project root)');
 }
 
 export function registerImageCommands(cli: Command, runtime: Runtime): void {
-  addImageOptions(cli.command('image'))
+  // The registry options are for reading a Windows base (--arch windows).
+  addRegistryOptions(addImageOptions(cli.command('image')))
     .description('compile, then assemble the multi-arch OCI image (deterministic) into an OCI layout')
-    .action(async (flags: ImageFlags) => {
+    .action(async (flags: ImageFlags & RegistryFlags) => {
       const { opts, epochFrom } = await resolveImage(flags, runtime);
       const state = newImageState();
-      await runTasks(imageTasks(opts, state), { quiet: flags.quiet, json: flags.json, debug: runtime.debug() });
+      const client = opts.windows.length > 0 ? await registryClientFromFlags(flags, runtime) : undefined;
+      if (client) state.baseSource = (ref) => registryImageSource(client, ref, runtime.signal);
+      try {
+        await runTasks(imageTasks(opts, state), { quiet: flags.quiet, json: flags.json, debug: runtime.debug() });
+      } finally {
+        await client?.close();
+      }
       if (!flags.quiet) {
         for (const w of state.warnings) process.stderr.write(`warning: ${w}\n`);
         if (epochFrom === 'default') process.stderr.write(`warning: no SOURCE_DATE_EPOCH and no git commit in ${opts.root}: images are dated ${rfc3339(0)}\n`);

@@ -16,6 +16,7 @@ import { type PublishRecord, PublishRecords } from '../publish-record.ts';
 import type { PushResult } from '../registry/publish.ts';
 import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
 import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
+import { registryImageSource } from '../windows/registry-source.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
 import { type AttachState, attachTask } from '../tasks/attach.ts';
 import { type RecordedState, publishRecordDir, recordedPublishTask } from '../tasks/recorded.ts';
@@ -161,12 +162,14 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     // at once. A failure here is only tried again when the registry is needed.
     void client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).catch(() => undefined);
     const image = newImageState();
+    image.baseSource = (ref) => registryImageSource(client, ref, runtime.signal);
     const pushState: PushState = {};
     const built = (): BuiltIndex => image.built!;
     const output = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };
     // A publish of inputs published before (same binaries, Dockerfile, tags, repository…) is
     // over once the registry shows every tag still holds what was recorded.
-    const records = !flags.byDigest && opts.cacheDir !== undefined ? new PublishRecords(publishRecordDir(opts.cacheDir)) : undefined;
+    // Windows images depend on what the base tag holds now: no record stands in for reading it.
+    const records = !flags.byDigest && opts.cacheDir !== undefined && opts.windows.length === 0 ? new PublishRecords(publishRecordDir(opts.cacheDir)) : undefined;
     const recorded: RecordedState = {};
     const attached: AttachState = { warnings: [] };
     await runTasks(

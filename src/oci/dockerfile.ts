@@ -52,6 +52,8 @@ export interface DockerfilePlan {
   readonly config: ImageSettings;
   /** Things Docker would accept but that are probably mistakes (undefined variables, shell form on scratch). */
   readonly warnings: readonly string[];
+  /** The image of `FROM <image>` when ParseOptions.allowBase; absent for FROM scratch. */
+  readonly base?: string;
 }
 
 export interface ParseOptions {
@@ -59,6 +61,8 @@ export interface ParseOptions {
   readonly file: string;
   /** --build-arg values; only ARGs the Dockerfile declares see them, as in Docker. */
   readonly buildArgs?: Readonly<Record<string, string>>;
+  /** Accept `FROM <image>` (the Windows Dockerfile): the plan names the base, which the caller reads. */
+  readonly allowBase?: boolean;
 }
 
 export const SUPPORTED_INSTRUCTIONS = ['FROM scratch', 'ARG', 'ADD', 'COPY', 'ENV', 'LABEL', 'USER', 'WORKDIR', 'ENTRYPOINT', 'CMD'] as const;
@@ -289,6 +293,7 @@ export function parseDockerfile(text: string, options: ParseOptions): Dockerfile
   const stage: Vars = { args: new Map(), env: new Map() };
   const steps: PlannedStep[] = [];
   let fromSeen = false;
+  let fromBase: string | undefined;
   let user: string | undefined;
   let entrypoint: string[] | undefined;
   let cmd: string[] | undefined;
@@ -332,7 +337,9 @@ export function parseDockerfile(text: string, options: ParseOptions): Dockerfile
         const valid = parts.length === 1 || (parts.length === 3 && parts[1]!.toUpperCase() === 'AS' && /^[a-z][a-z0-9._-]*$/i.test(parts[2]!));
         if (!valid) throw where.error(`FROM ${rest} is not valid`, 'write FROM scratch [AS name]');
         const base = expand(parts[0]!);
-        if (base !== 'scratch') throw where.error(`FROM ${base}: only FROM scratch is supported`, 'pause-build assembles images from nothing; nothing is pulled');
+        if (base !== 'scratch' && !options.allowBase) throw where.error(`FROM ${base}: only FROM scratch is supported`, 'pause-build assembles images from nothing; nothing is pulled');
+        if (base === '') throw where.error(`FROM ${parts[0]} names no image`, 'pass the base with --build-arg or give ARG a default');
+        if (base !== 'scratch') fromBase = base;
         fromSeen = true;
         break;
       }
@@ -409,7 +416,7 @@ export function parseDockerfile(text: string, options: ParseOptions): Dockerfile
     ...(labels.size > 0 && { Labels: Object.fromEntries(labels) }),
     ...(workdir !== undefined && { WorkingDir: workdir }),
   };
-  return { file, steps, config, warnings };
+  return { file, steps, config, warnings, ...(fromBase !== undefined && { base: fromBase }) };
 }
 
 /** ENV and LABEL: `k=v k2="v 2"`, or the legacy `k the rest of the line`. Values are not yet expanded. */

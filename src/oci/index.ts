@@ -1,5 +1,6 @@
 /**
- * The multi-arch image index: one manifest per platform in arch-table order, with the
+ * The multi-arch image index: one manifest per platform in arch-table order (Windows
+ * images, named by no arch row, after the Linux ones in the order given), with the
  * full platform (os, architecture, variant) and the OCI annotations that say which
  * version, revision and source it was built from, and when.
  */
@@ -33,8 +34,8 @@ export function buildIndex(images: readonly BuiltImage[], info: IndexInfo): Buil
   for (const image of ordered) {
     const platform = image.manifest.descriptor.platform;
     if (!platform) throw new PauseBuildError(`the ${image.arch} manifest has no platform`);
-    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}`;
-    if (seen.has(key)) throw new PauseBuildError(`two images for platform ${key.replace(/\/$/, '')}`);
+    const key = `${platform.os}/${platform.architecture}/${platform.variant ?? ''}${platform['os.version'] ? `:${platform['os.version']}` : ''}`;
+    if (seen.has(key)) throw new PauseBuildError(`two images for platform ${key.replace(/\/$/, '').replace('/:', ':')}`);
     seen.add(key);
   }
   const index = jsonBlob(

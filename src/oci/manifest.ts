@@ -82,6 +82,8 @@ export function parsePlatformField(p: unknown): OciPlatform | undefined {
     os: p.os,
     architecture: p.architecture,
     ...(typeof p.variant === 'string' && p.variant ? { variant: p.variant } : {}),
+    // Windows entries: one per Windows Server build, told apart only by this.
+    ...(typeof p['os.version'] === 'string' && p['os.version'] ? { 'os.version': p['os.version'] } : {}),
   };
 }
 

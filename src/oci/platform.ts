@@ -16,16 +16,25 @@ const ALIAS_VARIANTS: Readonly<Record<string, string>> = { armhf: 'v7', armel: '
 /** The variant an architecture has when an entry names none. */
 const DEFAULT_VARIANTS: Readonly<Record<string, string>> = { arm64: 'v8' };
 
-const FORM_HINT = 'write OS/ARCH[/VARIANT], e.g. linux/amd64, linux/arm64 or linux/arm/v7';
+const FORM_HINT = 'write OS/ARCH[/VARIANT][:OS.VERSION], e.g. linux/amd64, linux/arm/v7 or windows/amd64:10.0.20348';
+const OS_VERSION_RE = /^[0-9]+(?:\.[0-9]+)*$/;
 
-/** `linux/arm/v7` — the form docker, crane and skopeo print and accept. */
+/** `linux/arm/v7`, `windows/amd64:10.0.20348.2700` — the forms crane prints and accepts. */
 export function formatPlatform(p: OciPlatform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+  const base = [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+  return p['os.version'] ? `${base}:${p['os.version']}` : base;
 }
 
-/** Parses `OS/ARCH[/VARIANT]`, lower-cased, architecture aliases resolved. */
+/** Parses `OS/ARCH[/VARIANT][:OS.VERSION]`, lower-cased, architecture aliases resolved. */
 export function parsePlatform(text: string): OciPlatform {
   const input = text.trim();
+  const colon = input.indexOf(':');
+  if (colon >= 0) {
+    const version = input.slice(colon + 1);
+    const rest = parsePlatform(input.slice(0, colon));
+    if (!OS_VERSION_RE.test(version)) throw new PauseBuildError(`invalid platform "${input}": "${version}" is not an os.version`, { hint: FORM_HINT });
+    return { ...rest, 'os.version': version };
+  }
   const parts = input.toLowerCase().split('/');
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !PART_RE.test(p))) {
     throw new PauseBuildError(`invalid platform "${input}"`, { hint: FORM_HINT });
@@ -55,9 +64,18 @@ function variantOf(p: OciPlatform): string | undefined {
   return p.variant ?? DEFAULT_VARIANTS[p.architecture];
 }
 
-/** Whether the index entry `have` is one that the typed platform `want` selects. */
+/**
+ * Whether the index entry `have` is one that the typed platform `want` selects. An
+ * os.version typed selects the entries whose os.version it is or begins (10.0.20348 takes
+ * 10.0.20348.2700); none typed, every version.
+ */
 export function platformMatches(want: OciPlatform, have: OciPlatform): boolean {
   const architecture = ARCH_ALIASES[have.architecture] ?? have.architecture;
   if (want.os !== have.os || want.architecture !== architecture) return false;
+  const wanted = want['os.version'];
+  if (wanted !== undefined) {
+    const got = have['os.version'] ?? '';
+    if (got !== wanted && !got.startsWith(`${wanted}.`)) return false;
+  }
   return want.variant === undefined || want.variant === variantOf({ ...have, architecture });
 }

@@ -22,6 +22,8 @@ export interface TarEntry {
   readonly uid: number;
   readonly gid: number;
   readonly content?: Uint8Array;
+  /** Extra PAX records (Windows layers: file attributes, security descriptor), written as Go writes them. */
+  readonly pax?: Readonly<Record<string, string>>;
 }
 
 export interface TarHeader {
@@ -134,15 +136,16 @@ export function writeTar(entries: readonly TarEntry[], mtime: number): Uint8Arra
     const nameBytes = encoder.encode(path);
     // eslint-disable-next-line no-control-regex
     const split = /^[\x01-\x7f]*$/.test(path) ? splitUstarName(nameBytes) : undefined;
-    if (split) {
+    if (split && !entry.pax) {
       chunks.push(header({ ...common, ...split, size: content.length }));
     } else {
-      // Named as Go names a PAX header: <dir>/PaxHeaders.0/<base>, cut to fit.
-      const pax = encoder.encode(paxRecord('path', path));
+      // Named as Go names a PAX header: <dir>/PaxHeaders.0/<base>, cut to fit. Go sorts the records by key.
+      const records: Record<string, string> = { ...entry.pax, ...(!split && { path }) };
+      const pax = encoder.encode(Object.keys(records).sort().map((k) => paxRecord(k, records[k]!)).join(''));
       const slash = path.replace(/\/$/, '').lastIndexOf('/');
       const paxName = encoder.encode(`${slash < 0 ? '' : `${path.slice(0, slash)}/`}PaxHeaders.0/${path.slice(slash + 1)}`).subarray(0, 100);
       chunks.push(header({ name: paxName, prefix: new Uint8Array(0), mode: 0, uid: 0, gid: 0, size: pax.length, mtime, typeflag: 'x' }), pax, padding(pax.length));
-      chunks.push(header({ ...common, name: nameBytes.subarray(0, 100), prefix: new Uint8Array(0), size: content.length }));
+      chunks.push(header({ ...common, ...(split ?? { name: nameBytes.subarray(0, 100), prefix: new Uint8Array(0) }), size: content.length }));
     }
     chunks.push(content, padding(content.length));
   }

@@ -237,6 +237,7 @@ export class Engine {
     const call = this.call(repo);
     const source = image.source.repository;
     if (source && source.registry === repo.registry) for (const b of image.blobs) this.hold(source, b.digest);
+    for (const [digest, holder] of image.source.heldElsewhere ?? []) if (holder.registry === repo.registry) this.hold(holder, digest);
     const limiter = new Limiter(this.opts.concurrency ?? 8);
     const root = image.root.digest;
     const requests = this.tagRequests(image, dest);

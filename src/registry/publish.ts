@@ -89,7 +89,7 @@ export type PushEvent =
 
 /** `3.10` → `3.10-linux-amd64`: the per-arch tag Kubernetes has always published. */
 export function perArchTag(tag: string, arch: string): string {
-  return `${tag}-linux-${arch}`;
+  return arch.startsWith('windows-') ? `${tag}-${arch}` : `${tag}-linux-${arch}`;
 }
 
 function platformOf(image: BuiltImage): string {

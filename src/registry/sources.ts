@@ -46,6 +46,8 @@ export interface ImageSource {
   manifest(descriptor: Descriptor, signal?: AbortSignal): Promise<ManifestDoc>;
   /** A blob's content; a stream is checked by the spool as it is read. */
   blob(descriptor: Descriptor, signal?: AbortSignal): Promise<BlobContent>;
+  /** Blobs that live in another repository (a Windows base's layers), so a destination on its registry mounts them. */
+  readonly heldElsewhere?: ReadonlyMap<string, Repository>;
   /** Manifests whose `subject` is `digest` (OCI 1.1 referrers), when the source can list them. */
   referrers?(digest: string, signal?: AbortSignal): Promise<readonly Descriptor[]>;
 }
@@ -147,12 +149,22 @@ export function builtSource(built: BuiltIndex, name = 'the built index'): ImageS
     if (!bytes) throw new Error(`${name} has no ${d.digest}`);
     return bytes;
   };
+  // A base image's layers (Windows) are not held here: they are read from the base's
+  // repository when a destination lacks them, and mounted from it on the same registry.
+  const base = new Map(built.images.flatMap((i) => i.baseBlobs ?? []).map((b) => [b.descriptor.digest, b] as const));
+  const bytesStream = (bytes: Uint8Array) => new ReadableStream<Uint8Array>({ start: (c) => { c.enqueue(bytes); c.close(); } });
   const { index } = built;
   return {
     name,
+    ...(base.size ? { heldElsewhere: new Map([...base].map(([digest, b]) => [digest, b.from] as const)) } : {}),
     root: async () => ({ digest: index.descriptor.digest, mediaType: index.descriptor.mediaType, size: index.descriptor.size, bytes: index.bytes }),
     manifest: async (d) => ({ digest: d.digest, mediaType: d.mediaType, size: d.size, bytes: get(d) }),
-    blob: async (d) => ({ stream: new ReadableStream<Uint8Array>({ start: (c) => { c.enqueue(get(d)); c.close(); } }) }),
+    blob: async (d) => {
+      const b = base.get(d.digest);
+      if (!b) return { stream: bytesStream(get(d)) };
+      const content = await b.open();
+      return { stream: content instanceof Uint8Array ? bytesStream(content) : content };
+    },
   };
 }
 

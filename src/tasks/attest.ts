@@ -66,7 +66,7 @@ export function attestTask(opts: AttestOptions, state: AttestState & { built?: i
       }
       const tc = state.toolchain!;
       const toolchain = tc.kind === 'host'
-        ? { kind: 'host', identity: await tc.identity(opts.platforms[0]!) }
+        ? { kind: 'host', ...(opts.platforms[0] ? { identity: await tc.identity(opts.platforms[0]) } : {}) }
         : { kind: tc.kind, image: state.builderImage, imageId: state.builderImage ? await imageIdOf(tc.kind, state.builderImage) : undefined, base: opts.base };
       const src = digests(sourceBytes);
       const rel = (file: string) => {

@@ -4,7 +4,9 @@ import path from 'node:path';
 import type { ListrTask } from 'listr2';
 import { CompileCache } from '../cache.ts';
 import { type CompileResult, compileAll } from '../compile.ts';
+import { compileWindows } from '../compile-windows.ts';
 import { runner, smokeTest } from '../emulate.ts';
+import { smokeTestWindows } from '../wine.ts';
 import { PauseBuildError } from '../errors.ts';
 import { builderSpec, ensureBuilder, findBuilder } from '../toolchain/builder.ts';
 import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
@@ -97,6 +99,45 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
   };
 }
 
+/** Where wine keeps its prefix between runs: beside the compile cache, else in the bin dir (removed after). */
+function winePrefix(opts: BuildOptions): { prefix: string; temporary: boolean } {
+  if (process.env.PAUSE_BUILD_WINEPREFIX) return { prefix: process.env.PAUSE_BUILD_WINEPREFIX, temporary: false };
+  if (opts.cacheDir !== undefined) return { prefix: path.join(opts.cacheDir, 'wine'), temporary: false };
+  return { prefix: path.join(opts.binDir, '.wine'), temporary: true };
+}
+
+/** pause.exe and wincat.exe for each Windows build, PE-checked, pause.exe run under wine. */
+export function windowsCompileTasks(opts: BuildOptions, state: BuildState): ListrTask {
+  const cache = opts.cacheDir === undefined ? undefined : new CompileCache(opts.cacheDir);
+  return {
+    title: `Compiling ${opts.windows.map((p) => p.name).join(', ')} (${opts.versionString})`,
+    task: (_ctx, parent) =>
+      parent.newListr(
+        opts.windows.map((platform) => ({
+          title: platform.name,
+          task: async (_c, task) => {
+            const built = await compileWindows({ source: opts.windowsSource, version: opts.versionString, platform, toolchain: state.toolchain!, binDir: opts.binDir, cache, signal: opts.signal });
+            const where = `${platform.name}: pause.exe ${kib(built.pause.size)}, wincat.exe ${kib(built.wincat.size)} PE ok${built.pause.cached ? ' (cached)' : ''}`;
+            if (opts.emulate) {
+              task.title = `${where}, running pause.exe under wine`;
+              const { prefix, temporary } = winePrefix(opts);
+              try {
+                await smokeTestWindows(prefix, built.pause.path, opts.versionString, opts.signal);
+              } catch (e) {
+                await rm(built.pause.path, { force: true });
+                throw e;
+              } finally {
+                if (temporary) await rm(prefix, { recursive: true, force: true });
+              }
+            }
+            (state.windowsBinaries ??= new Map()).set(platform.name, built);
+            task.title = opts.emulate ? `${where}, runs (wine)` : where;
+          },
+        })),
+      ),
+  };
+}
+
 /**
  * Arches compile side by side and one failure does not stop the others (their
  * errors all show); this task then fails the run if any arch is missing.
@@ -117,6 +158,14 @@ export function requireAllCompiled(opts: BuildOptions, state: BuildState): Listr
   };
 }
 
+/** The compile stage: Linux arches (if any), then Windows builds (if asked for). */
+export function allCompileTasks(opts: BuildOptions, state: BuildState): ListrTask[] {
+  return [
+    ...(opts.platforms.length > 0 ? [compileTasks(opts, state), requireAllCompiled(opts, state)] : []),
+    ...(opts.windows.length > 0 ? [windowsCompileTasks(opts, state)] : []),
+  ];
+}
+
 export function binTasks(opts: BuildOptions, state: BuildState): ListrTask[] {
-  return [...toolchainTasks(opts, state), compileTasks(opts, state), requireAllCompiled(opts, state)];
+  return [...toolchainTasks(opts, state), ...allCompileTasks(opts, state)];
 }

@@ -1,12 +1,17 @@
 /** What the task lists share as they run: inputs resolved once, results filled in by stages. */
 import type { CompileResult } from '../compile.ts';
-import type { Platform } from '../platforms.ts';
+import type { WindowsBinaries } from '../compile-windows.ts';
+import type { Platform, WindowsPlatform } from '../platforms.ts';
 import type { Toolchain } from '../toolchain/toolchain.ts';
 import type { Version } from '../version.ts';
 
 export interface BuildOptions {
   readonly root: string;
   readonly platforms: readonly Platform[];
+  /** Windows builds (opt-in); empty for a Linux-only build. */
+  readonly windows: readonly WindowsPlatform[];
+  /** build/pause/windows/pause.c (wincat/ beside it). */
+  readonly windowsSource: string;
   readonly engine: string | undefined;
   readonly base: string | undefined;
   readonly version: Version;
@@ -27,6 +32,8 @@ export interface BuildState {
   toolchain?: Toolchain;
   builderImage?: string;
   readonly binaries: Map<string, CompileResult>;
+  /** Keyed by WindowsPlatform.name. */
+  windowsBinaries?: Map<string, WindowsBinaries>;
   readonly errors: Error[];
   /** Called with each binary as soon as it is compiled and ELF-checked (before its run). */
   onBinary?: (result: CompileResult) => void;

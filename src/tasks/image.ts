@@ -12,11 +12,14 @@ import { type DockerfilePlan, parseDockerfile } from '../oci/dockerfile.ts';
 import { LayerCompressor } from '../oci/compress.ts';
 import { buildImageWith, layerTars } from '../oci/image.ts';
 import { buildIndex } from '../oci/index.ts';
-import { type LayoutWriteResult, layoutReference, writeLayout } from '../oci/layout.ts';
+import { type LayoutWriteResult, checkLayoutTarget, layoutReference, writeLayout } from '../oci/layout.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
 import { type Platform, inTableOrder, platformFor, platformString } from '../platforms.ts';
-import { compileTasks, requireAllCompiled, toolchainTasks } from './bin.ts';
+import { allCompileTasks, toolchainTasks } from './bin.ts';
 import { type AttestOptions, type AttestState, attestTask, startComponents } from './attest.ts';
+import { type ImageSource, type WindowsBase, readWindowsBases } from '../windows/base.ts';
+import { windowsImageName, windowsImageOf, windowsImageTar } from '../oci/windows-image.ts';
+import { layerOf } from '../oci/layer.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
 export interface ImageOptions extends BuildOptions, AttestOptions {
@@ -32,6 +35,12 @@ export interface ImageOptions extends BuildOptions, AttestOptions {
   readonly sourceUrl: string;
   /** --build-arg values, besides the per-arch ones (platformBuildArgs). */
   readonly buildArgs: Readonly<Record<string, string>>;
+  /** Dockerfile.windows: FROM ${BASE}, read when opts.windows is not empty. */
+  readonly windowsDockerfile: string;
+  /** --windows-base: the base index, one image per Windows version. */
+  readonly windowsBase: string;
+  /** --windows-os-version: keep only these versions (prefixes); empty for all. */
+  readonly windowsOsVersions: readonly string[];
 }
 
 export interface ImageState extends BuildState, AttestState {
@@ -43,10 +52,15 @@ export interface ImageState extends BuildState, AttestState {
   /** The Dockerfile as read (it is part of what a publish record is keyed by). */
   dockerfileText?: string;
   compressor?: LayerCompressor;
+  /** How Windows bases are read (a registry client behind it); set by the command. */
+  baseSource?: (reference: string) => { source: ImageSource; reference: string };
+  windowsPlan?: DockerfilePlan;
+  windowsBases?: { source: ImageSource; bases: WindowsBase[] };
+  readonly windowsImages?: BuiltImage[];
 }
 
 export function newImageState(): ImageState {
-  return { binaries: new Map(), errors: [], plans: new Map(), images: new Map(), warnings: [] };
+  return { binaries: new Map(), errors: [], plans: new Map(), images: new Map(), warnings: [], windowsImages: [] };
 }
 
 /** Where compressed layers are kept between runs: beside the compile cache, unless --no-cache. */
@@ -139,9 +153,80 @@ function assembleTasks(opts: ImageOptions, state: ImageState): ListrTask {
   };
 }
 
+/** The Windows Dockerfile and its bases, read before compiling: a wrong base costs nothing. */
+function windowsPrepareTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
+  if (opts.windows.length === 0) return [];
+  return [
+    {
+      title: `Reading ${shown(opts.windowsDockerfile)} and the Windows base ${opts.windowsBase}`,
+      task: async (_ctx, task) => {
+        const text = await readFile(opts.windowsDockerfile, 'utf8').catch(() => {
+          throw new PauseBuildError(`Windows Dockerfile not found at ${opts.windowsDockerfile}`, { hint: 'add Dockerfile.windows to the project root, or leave windows out of --arch' });
+        });
+        const platform = opts.windows[0]!;
+        const plan = parseDockerfile(text, {
+          file: shown(opts.windowsDockerfile),
+          allowBase: true,
+          buildArgs: { ...opts.buildArgs, BASE: opts.windowsBase, ARCH: platform.arch, TARGETOS: 'windows', TARGETARCH: platform.oci.architecture, TARGETVARIANT: '', TARGETPLATFORM: `windows/${platform.oci.architecture}` },
+        });
+        if (plan.base === undefined) throw new PauseBuildError(`${shown(opts.windowsDockerfile)} is FROM scratch`, { hint: 'a Windows image stands on a base: write ARG BASE and FROM ${BASE}' });
+        state.windowsPlan = plan;
+        if (!state.baseSource) throw new PauseBuildError('no registry client to read the Windows base with (internal error)');
+        const { source, reference } = state.baseSource(plan.base);
+        const bases = await readWindowsBases(source, reference, platform, opts.windowsOsVersions);
+        state.windowsBases = { source, bases };
+        task.title = `Windows base ${plan.base}: ${bases.map((b) => b.osVersion).join(', ')}`;
+      },
+    },
+  ];
+}
+
+function windowsAssembleTask(opts: ImageOptions, state: ImageState): ListrTask[] {
+  if (opts.windows.length === 0) return [];
+  return [
+    {
+      title: 'Assembling Windows images',
+      task: async (_ctx, task) => {
+        const plan = state.windowsPlan!;
+        const { source, bases } = state.windowsBases!;
+        const files = await loadContextFiles(plan, opts.context);
+        const tar = windowsImageTar({ plan, files, epoch: opts.epoch });
+        const layer = tar ? layerOf(tar, await compressorOf(opts, state).compress(tar)) : undefined;
+        for (const platform of opts.windows) {
+          for (const base of bases) state.windowsImages!.push(windowsImageOf({ platform, base, plan, files, epoch: opts.epoch }, layer, source));
+        }
+        task.title = `Windows images: ${bases.map((b) => windowsImageName(opts.windows[0]!, b.osVersion)).join(', ')}`;
+      },
+    },
+  ];
+}
+
+async function writeBaseBlobs(dir: string, tag: string, images: readonly BuiltImage[]): Promise<void> {
+  const { mkdir, rename, stat, writeFile } = await import('node:fs/promises');
+  const { canonicalJson, sha256Digest } = await import('../oci/blob.ts');
+  await checkLayoutTarget(dir, tag);
+  await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
+  // The marker first: a directory of blobs without it would not be taken for a layout.
+  const marker = path.join(dir, 'oci-layout');
+  if (!(await stat(marker).then(() => true, () => false))) await writeFile(marker, canonicalJson({ imageLayoutVersion: '1.0.0' }));
+  const done = new Set<string>();
+  for (const b of images.flatMap((i) => i.baseBlobs ?? [])) {
+    const { digest } = b.descriptor;
+    const file = path.join(dir, 'blobs', 'sha256', digest.slice('sha256:'.length));
+    if (done.has(digest) || (await stat(file).then(() => true, () => false))) continue;
+    done.add(digest);
+    const opened = await b.open();
+    const bytes = opened instanceof Uint8Array ? opened : new Uint8Array(await new Response(opened).arrayBuffer());
+    if (sha256Digest(bytes) !== digest) throw new PauseBuildError(`base layer ${digest} does not match its digest`, { hint: 'the base registry sent other bytes; try again' });
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(`${file}.tmp`, bytes);
+    await rename(`${file}.tmp`, file);
+  }
+}
+
 /** What comes before compiling: the Dockerfile (a mistake in it costs nothing), the toolchain. */
 export function prepareTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
-  return [dockerfileTask(opts, state), ...toolchainTasks(opts, state)];
+  return [...(opts.platforms.length > 0 ? [dockerfileTask(opts, state)] : []), ...windowsPrepareTasks(opts, state), ...toolchainTasks(opts, state)];
 }
 
 /** The rest of the image stage, after prepareTasks: compile, assemble, index, layout. */
@@ -149,15 +234,15 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
   state.onBinary = (result) => prefetchLayers(opts, state, result.platform.arch);
   return [
     { task: () => startComponents(opts, state) },
-    compileTasks(opts, state),
-    requireAllCompiled(opts, state),
-    assembleTasks(opts, state),
+    ...allCompileTasks(opts, state),
+    ...(opts.platforms.length > 0 ? [assembleTasks(opts, state)] : []),
+    ...windowsAssembleTask(opts, state),
     {
       title: 'Index',
       task: async (_ctx, task) => {
         await state.compressor?.close();
         state.built = buildIndex(
-          inTableOrder(opts.platforms.map((p) => state.images.get(p.arch)!)),
+          [...inTableOrder(opts.platforms.map((p) => state.images.get(p.arch)!)), ...(state.windowsImages ?? [])],
           { version: opts.version.tag, revision: opts.revision, source: opts.sourceUrl, epoch: opts.epoch },
         );
         task.title = `Index ${state.built.index.descriptor.digest}`;
@@ -167,6 +252,9 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
     {
       title: `Writing ${layoutReference(opts.output, opts.tag)}`,
       task: async (_ctx, task) => {
+        // The base's own layers (foreign ones stay at their urls) go in first, so that once
+        // index.json names the Windows images every blob they need is there.
+        if (state.windowsImages?.length) await writeBaseBlobs(opts.output, opts.tag, state.windowsImages);
         state.layout = await writeLayout(opts.output, state.built!, opts.tag, state.attestations?.artifacts);
         task.title = `Wrote ${layoutReference(opts.output, opts.tag)} (${state.layout.written} blobs new, ${state.layout.reused} already there)`;
       },

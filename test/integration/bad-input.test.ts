@@ -71,7 +71,7 @@ const CASES: readonly Case[] = [
   { name: 'builder: --root without build/cross/Dockerfile', args: (_w, dir) => ['builder', '--root', dir], error: /^error: builder Dockerfile not found at .*\/build\/cross\/Dockerfile — run pause-build from the project root or pass --root$/ },
   { name: 'builder: malformed --base reference', args: () => ['builder', '--base', 'Not A Ref!!'], error: /^error: building the builder image with podman failed: .*invalid reference format — check that the base image Not A Ref!! exists/ },
   // ---- bin
-  { name: 'bin: unknown arch', args: () => ['bin', '--engine', 'host', '--version', '3.10', '--arch', 'amd64,mips'], error: /^error: unknown arch "mips" — supported: amd64, arm, arm64, ppc64le, s390x, riscv64$/ },
+  { name: 'bin: unknown arch', args: () => ['bin', '--engine', 'host', '--version', '3.10', '--arch', 'amd64,mips'], error: /^error: unknown arch "mips" — supported: amd64, arm, arm64, ppc64le, s390x, riscv64, and windows\/amd64 \(or windows\)$/ },
   { name: 'bin: --arch naming no arch', args: () => ['bin', '--engine', 'host', '--version', '3.10', '--arch', ','], error: /^error: --arch "," names no arch — name one or more of amd64, .* or leave --arch out/ },
   { name: 'bin: unknown engine', args: () => ['bin', '--engine', 'lxc'], error: /^error: option '--engine <engine>' argument 'lxc' is invalid\. Allowed choices are podman, docker, host\.$/ },
   { name: 'bin: malformed version', args: () => ['bin', '--engine', 'host', '--version', '3.x'], error: /^error: invalid version "3\.x" — use MAJOR\.MINOR/ },

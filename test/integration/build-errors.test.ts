@@ -31,7 +31,7 @@ after(async () => {
 describe('bad input to bin', () => {
   it('an unknown arch lists the supported ones', async () => {
     const r = await runCli(['bin', '--arch', 'amd64,mips', '--engine', 'host', ...fixed]);
-    assertOneLineError(r, /^error: unknown arch "mips" — supported: amd64, arm, arm64, ppc64le, s390x, riscv64$/);
+    assertOneLineError(r, /^error: unknown arch "mips" — supported: amd64, arm, arm64, ppc64le, s390x, riscv64, and windows\/amd64 \(or windows\)$/);
   });
 
   it('an invalid version says what a version looks like', async () => {

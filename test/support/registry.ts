@@ -62,6 +62,8 @@ export interface RegistryOptions {
   readonly token?: { readonly username: string; readonly password: string; readonly identityToken?: string; readonly pullOnly?: boolean };
   /** Where its working directory is made (mkdtemp prefix); default `/tmp/wt-registry-`. */
   readonly dirPrefix?: string;
+  /** Accept foreign (non-distributable) layers whose urls match this regular expression, as Windows bases have. */
+  readonly foreignUrls?: string;
 }
 
 export interface TestRegistry {
@@ -281,6 +283,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       lines.push('auth:', '  token:', `    realm: ${tokenServer.realm}`, `    service: ${tokenServer.service}`, `    issuer: ${tokenServer.issuer}`,
         `    rootcertbundle: ${tokenServer.certFile}`);
     }
+    if (opts.foreignUrls) lines.push('validation:', '  manifests:', '    urls:', '      allow:', `        - ${JSON.stringify(opts.foreignUrls)}`);
     const config = path.join(dir, 'config.yml');
     await writeFile(config, `${lines.join('\n')}\n`);
     const log = createWriteStream(logPath, { flags: 'a' });

@@ -1,0 +1,3 @@
+module pause-build/wincat
+
+go 1.19

@@ -9,7 +9,7 @@ import { gunzip, gzip, readTar } from '../src/oci/tar.ts';
 import { MEDIA_TYPES, type Descriptor } from '../src/oci/types.ts';
 import { buildWindowsImage, windowsImageName } from '../src/oci/windows-image.ts';
 import { WINDOWS_PAX, windowsLayerEntries, windowsLayerTar } from '../src/oci/windows-layer.ts';
-import { WINDOWS_PLATFORMS } from '../src/platforms.ts';
+import { WINDOWS_PLATFORMS, inTableOrder } from '../src/platforms.ts';
 import { perArchTag } from '../src/registry/publish.ts';
 import { type FetchedManifest, type ImageSource, isForeignLayer, osVersionMatches, readWindowsBases } from '../src/windows/base.ts';
 import { makeImage } from './support/oci-fixture.ts';
@@ -184,7 +184,8 @@ describe('Windows image', () => {
   it('the index lists Windows entries after the Linux ones; one per os.version', async () => {
     const { source: s, top } = source();
     const windows = (await readWindowsBases(s, top, platform)).map((b) => buildWindowsImage({ platform, base: b, plan, files, epoch: 0 }, gzip));
-    const built = buildIndex([...windows, makeImage('arm64'), makeImage('amd64')], { version: '3.10', revision: 'r', source: 'https://x', epoch: 0 });
+    // Callers order the index (oci/ knows no arch table): Linux in table order, Windows after.
+    const built = buildIndex(inTableOrder([...windows, makeImage('arm64'), makeImage('amd64')]), { version: '3.10', revision: 'r', source: 'https://x', epoch: 0 });
     const manifests = (JSON.parse(Buffer.from(built.index.bytes).toString()) as { manifests: { platform: Parameters<typeof formatPlatform>[0] }[] }).manifests;
     assert.deepEqual(manifests.map((m) => formatPlatform(m.platform)), ['linux/amd64', 'linux/arm64/v8', 'windows/amd64:10.0.17763.5', 'windows/amd64:10.0.20348.9', 'windows/amd64:10.0.26100.1']);
     assert.throws(() => buildIndex([windows[0]!, windows[0]!], { version: '3.10', revision: 'r', source: 'https://x', epoch: 0 }), /two images for platform windows\/amd64:10\.0\.17763\.5/);

@@ -10,7 +10,9 @@
 // Left outside the bundle: @actions/core (with its HTTP client, half a megabyte more to parse
 // at every start, for a module loaded only inside GitHub Actions), fflate (its CommonJS build
 // is loaded by path into the gzip workers, and its version is part of every cache key, so main
-// thread and workers share one copy), and semver and yaml, which are require()d on first use.
+// thread and workers share one copy), semver and yaml, which are require()d on first use, and
+// the sigstore libraries with @noble/curves (@sigstore/sign alone brings a megabyte of HTTP
+// stack), which only signing and verifying load.
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
@@ -23,7 +25,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20.5',
-  external: ['@actions/core', 'fflate', 'semver', 'yaml'],
+  external: ['@actions/core', 'fflate', 'semver', 'yaml', '@sigstore/*', '@noble/curves'],
   define: { PAUSE_BUILD_BUNDLED: 'true', 'import.meta.url': '__pauseBuildUrl' },
   banner: { js: "const __pauseBuildUrl = require('node:url').pathToFileURL(__filename).href;" },
   minifyWhitespace: true,

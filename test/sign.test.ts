@@ -57,9 +57,9 @@ describe('keys', () => {
 describe('bundles', () => {
   it('a signed digest verifies with its key only', async () => {
     const b = await signDigest(key, DIGEST);
-    assert.equal(bundleSigns(b.bytes, DIGEST, pub), true);
-    assert.equal(bundleSigns(b.bytes, DIGEST, other), false);
-    assert.equal(bundleSigns(b.bytes, `sha256:${'b'.repeat(64)}`, pub), false, 'another digest');
+    assert.equal(await bundleSigns(b.bytes, DIGEST, pub), true);
+    assert.equal(await bundleSigns(b.bytes, DIGEST, other), false);
+    assert.equal(await bundleSigns(b.bytes, `sha256:${'b'.repeat(64)}`, pub), false, 'another digest');
     const bundle = JSON.parse(Buffer.from(b.bytes).toString('utf8'));
     assert.equal(bundle.mediaType, 'application/vnd.dev.sigstore.bundle.v0.3+json');
     assert.equal(bundle.verificationMaterial.publicKey.hint, key.hint);
@@ -73,9 +73,9 @@ describe('bundles', () => {
     const payload = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString('utf8'));
     payload.predicate = { changed: true };
     const tampered = { ...b, dsseEnvelope: { ...b.dsseEnvelope, payload: Buffer.from(JSON.stringify(payload)).toString('base64') } };
-    assert.equal(bundleSigns(new TextEncoder().encode(JSON.stringify(b)), DIGEST, pub), true);
-    assert.equal(bundleSigns(new TextEncoder().encode(JSON.stringify(tampered)), DIGEST, pub), false);
-    assert.equal(bundleSigns(new TextEncoder().encode('not json'), DIGEST, pub), false);
+    assert.equal(await bundleSigns(new TextEncoder().encode(JSON.stringify(b)), DIGEST, pub), true);
+    assert.equal(await bundleSigns(new TextEncoder().encode(JSON.stringify(tampered)), DIGEST, pub), false);
+    assert.equal(await bundleSigns(new TextEncoder().encode('not json'), DIGEST, pub), false);
   });
 });
 

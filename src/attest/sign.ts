@@ -8,9 +8,7 @@
  * Signatures are deterministic (RFC 6979, as @noble/curves signs): the same key and
  * statement give the same bundle bytes, so signing again what was signed adds nothing.
  */
-import { p256 } from '@noble/curves/nist.js';
-import { bundleToJSON } from '@sigstore/bundle';
-import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
+import type { Signer } from '@sigstore/sign';
 import { canonicalJson } from '../oci/blob.ts';
 import { INTOTO_MEDIA_TYPE, INTOTO_STATEMENT_TYPE } from './provenance.ts';
 import type { SigningKey } from './keys.ts';
@@ -19,7 +17,18 @@ export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json'
 /** The predicate of a plain signature in cosign 3's bundle form. */
 export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 
-function keySigner(key: SigningKey): Signer {
+/**
+ * The signing libraries, loaded when something is signed: @sigstore/sign brings an HTTP
+ * stack of its own (for Fulcio and Rekor) that an unsigned run should not parse at start.
+ */
+let signing: Promise<{ p256: typeof import('@noble/curves/nist.js').p256; bundleToJSON: typeof import('@sigstore/bundle').bundleToJSON; DSSEBundleBuilder: typeof import('@sigstore/sign').DSSEBundleBuilder }> | undefined;
+function signingLibraries() {
+  signing ??= Promise.all([import('@noble/curves/nist.js'), import('@sigstore/bundle'), import('@sigstore/sign')])
+    .then(([curves, bundle, sign]) => ({ p256: curves.p256, bundleToJSON: bundle.bundleToJSON, DSSEBundleBuilder: sign.DSSEBundleBuilder }));
+  return signing;
+}
+
+function keySigner(key: SigningKey, p256: typeof import('@noble/curves/nist.js').p256): Signer {
   const d = Buffer.from(key.privateKey.export({ format: 'jwk' }).d!, 'base64url');
   return {
     sign: async (data) => {
@@ -40,7 +49,8 @@ export interface SignedBundle {
 
 /** Signs an in-toto statement (any predicate): what `cosign attest` stores. */
 export async function signStatement(key: SigningKey, statement: Record<string, unknown>): Promise<SignedBundle> {
-  const builder = new DSSEBundleBuilder({ signer: keySigner(key), witnesses: [] });
+  const { p256, bundleToJSON, DSSEBundleBuilder } = await signingLibraries();
+  const builder = new DSSEBundleBuilder({ signer: keySigner(key, p256), witnesses: [] });
   const bundle = await builder.create({ data: Buffer.from(canonicalJson(statement)), type: INTOTO_MEDIA_TYPE });
   // The hint cosign writes: it names the key without being the key.
   if (bundle.verificationMaterial.content.$case === 'publicKey') bundle.verificationMaterial.content.publicKey.hint = key.hint;

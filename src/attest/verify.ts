@@ -9,8 +9,6 @@
  * Keys are checked as `cosign verify --key --insecure-ignore-tlog` does: no log, no timestamp.
  */
 import { verify as verifySignature } from 'node:crypto';
-import { bundleFromJSON } from '@sigstore/bundle';
-import { Verifier, toSignedEntity } from '@sigstore/verify';
 import type { TrustMaterial } from '@sigstore/verify';
 import { PauseBuildError } from '../errors.ts';
 import { parseManifest } from '../oci/manifest.ts';
@@ -51,8 +49,17 @@ function trustFor(key: VerifyKey): TrustMaterial {
   };
 }
 
+/** The verifying libraries, loaded when a signature is checked (most runs check none). */
+let verifying: Promise<{ bundleFromJSON: typeof import('@sigstore/bundle').bundleFromJSON; Verifier: typeof import('@sigstore/verify').Verifier; toSignedEntity: typeof import('@sigstore/verify').toSignedEntity }> | undefined;
+function verifyingLibraries() {
+  verifying ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/verify')])
+    .then(([bundle, verify]) => ({ bundleFromJSON: bundle.bundleFromJSON, Verifier: verify.Verifier, toSignedEntity: verify.toSignedEntity }));
+  return verifying;
+}
+
 /** Whether a bundle is signed by `key` over a statement naming `digest`. */
-export function bundleSigns(bytes: Uint8Array, digest: string, key: VerifyKey): boolean {
+export async function bundleSigns(bytes: Uint8Array, digest: string, key: VerifyKey): Promise<boolean> {
+  const { bundleFromJSON, Verifier, toSignedEntity } = await verifyingLibraries();
   let bundle;
   try {
     bundle = bundleFromJSON(JSON.parse(Buffer.from(bytes).toString('utf8')));
@@ -112,7 +119,9 @@ async function signedBy(a: Attached, digest: string, keys: readonly VerifyKey[],
   const bundleLayer = m.layers.find((l) => l.mediaType.startsWith('application/vnd.dev.sigstore.bundle'));
   if (!bundleLayer || a.subject !== digest) return { kind: 'other', valid: false };
   const bytes = await readBounded(a, bundleLayer, signal);
-  return { kind: 'bundle', valid: Boolean(bytes && keys.some((k) => bundleSigns(bytes, digest, k))) };
+  if (!bytes) return { kind: 'bundle', valid: false };
+  for (const k of keys) if (await bundleSigns(bytes, digest, k)) return { kind: 'bundle', valid: true };
+  return { kind: 'bundle', valid: false };
 }
 
 /**

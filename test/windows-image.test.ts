@@ -11,7 +11,7 @@ import { buildWindowsImage, windowsImageName } from '../src/oci/windows-image.ts
 import { WINDOWS_PAX, windowsLayerEntries, windowsLayerTar } from '../src/oci/windows-layer.ts';
 import { WINDOWS_PLATFORMS, inTableOrder } from '../src/platforms.ts';
 import { perArchTag } from '../src/registry/publish.ts';
-import { type FetchedManifest, type ImageSource, isForeignLayer, osVersionMatches, readWindowsBases } from '../src/windows/base.ts';
+import { type FetchedManifest, type BaseSource, isForeignLayer, osVersionMatches, readWindowsBases } from '../src/windows/base.ts';
 import { makeImage } from './support/oci-fixture.ts';
 
 const platform = WINDOWS_PLATFORMS[0]!;
@@ -26,8 +26,8 @@ interface Spec {
   fail?: string;
 }
 
-/** An in-memory ImageSource: an index of the entries, each a Docker manifest with a foreign and a plain layer. */
-function source(spec: Spec = {}): { source: ImageSource; top: string } {
+/** An in-memory BaseSource: an index of the entries, each a Docker manifest with a foreign and a plain layer. */
+function source(spec: Spec = {}): { source: BaseSource; top: string } {
   const docs = new Map<string, FetchedManifest>();
   const blobs = new Map<string, Uint8Array>();
   const entries = spec.entries ?? [{ osVersion: '10.0.26100.1' }, { osVersion: '10.0.17763.5' }, { osVersion: '10.0.20348.9' }];
@@ -43,7 +43,7 @@ function source(spec: Spec = {}): { source: ImageSource; top: string } {
   });
   const index = enc({ schemaVersion: 2, mediaType: MEDIA_TYPES.dockerManifestList, manifests });
   docs.set('v1', { bytes: index, digest: sha256Digest(index), mediaType: MEDIA_TYPES.dockerManifestList });
-  const src: ImageSource = {
+  const src: BaseSource = {
     name: 'example.test/base:v1',
     location: { registry: 'example.test', repository: 'base' },
     manifest: async (ref) => {

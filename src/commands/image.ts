@@ -13,7 +13,7 @@ import { runTasks } from '../tasks/run.ts';
 import { type BuildFlags, type Runtime, addBuildOptions, collect, resolveBuild } from './common.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { DEFAULT_WINDOWS_BASE } from '../windows/base.ts';
-import { registryImageSource } from '../windows/registry-source.ts';
+import { registryBaseSource } from '../windows/registry-source.ts';
 import { type RegistryFlags, addRegistryOptions, registryClientFromFlags } from './registry-options.ts';
 
 export interface ImageFlags extends BuildFlags {
@@ -133,7 +133,7 @@ export function registerImageCommands(cli: Command, runtime: Runtime): void {
       const { opts, epochFrom } = await resolveImage(flags, runtime);
       const state = newImageState();
       const client = opts.windows.length > 0 ? await registryClientFromFlags(flags, runtime) : undefined;
-      if (client) state.baseSource = (ref) => registryImageSource(client, ref, runtime.signal);
+      if (client) state.baseSource = (ref) => registryBaseSource(client, ref, runtime.signal);
       try {
         await runTasks(imageTasks(opts, state), { quiet: flags.quiet, json: flags.json, debug: runtime.debug() });
       } finally {

@@ -16,7 +16,7 @@ import { type PublishRecord, PublishRecords } from '../publish-record.ts';
 import type { PushResult } from '../registry/publish.ts';
 import { type Repository, formatRepository, parseRepository, pinnedReference, validateTag } from '../registry/reference.ts';
 import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
-import { registryImageSource } from '../windows/registry-source.ts';
+import { registryBaseSource } from '../windows/registry-source.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
 import { type AttachState, attachTask } from '../tasks/attach.ts';
 import { type RecordedState, publishRecordDir, recordedPublishTask } from '../tasks/recorded.ts';
@@ -162,7 +162,7 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     // at once. A failure here is only tried again when the registry is needed.
     void client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).catch(() => undefined);
     const image = newImageState();
-    image.baseSource = (ref) => registryImageSource(client, ref, runtime.signal);
+    image.baseSource = (ref) => registryBaseSource(client, ref, runtime.signal);
     const pushState: PushState = {};
     const built = (): BuiltIndex => image.built!;
     const output = { quiet: flags.quiet, json: flags.json, debug: runtime.debug() };

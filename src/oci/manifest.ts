@@ -163,7 +163,12 @@ export function parseManifest(doc: ManifestDoc, where: string): ParsedManifest {
   };
 }
 
+/** A media type of layers a registry is not meant to store (Docker's foreign, OCI's non-distributable). */
+export function isForeignMediaType(mediaType: string): boolean {
+  return /foreign|nondistributable/.test(mediaType);
+}
+
 /** Layers a registry is not meant to store (Windows base layers): referenced by URL, left out as crane does. */
 export function isForeign(d: Descriptor): boolean {
-  return /foreign|nondistributable/.test(d.mediaType) && d.annotations?.urls !== undefined;
+  return isForeignMediaType(d.mediaType) && d.annotations?.urls !== undefined;
 }

@@ -8,7 +8,7 @@
  */
 import { PauseBuildError } from '../errors.ts';
 import type { WindowsPlatform } from '../platforms.ts';
-import { type ImageSource, type WindowsBase, isForeignLayer } from '../windows/base.ts';
+import { type BaseSource, type WindowsBase, isForeignLayer } from '../windows/base.ts';
 import { descriptorJson, jsonBlob } from './blob.ts';
 import type { DockerfilePlan } from './dockerfile.ts';
 import { type ContextFile, fileMode, rfc3339 } from './image.ts';
@@ -84,14 +84,14 @@ export function windowsImageConfig(input: WindowsImageInput, diffId: string | un
   };
 }
 
-export function buildWindowsImage(input: WindowsImageInput, gzipped?: (tar: Uint8Array) => Uint8Array, source?: Pick<ImageSource, 'location' | 'opener'>): BuiltImage {
+export function buildWindowsImage(input: WindowsImageInput, gzipped?: (tar: Uint8Array) => Uint8Array, source?: Pick<BaseSource, 'location' | 'opener'>): BuiltImage {
   const tar = windowsImageTar(input);
   const layer: Layer | undefined = tar && gzipped ? layerOf(tar, gzipped(tar)) : undefined;
   if (tar && !layer) throw new PauseBuildError('a Windows layer needs its gzip');
   return windowsImageOf(input, layer, source);
 }
 
-export function windowsImageOf(input: WindowsImageInput, layer: Layer | undefined, source?: Pick<ImageSource, 'location' | 'opener'>): BuiltImage {
+export function windowsImageOf(input: WindowsImageInput, layer: Layer | undefined, source?: Pick<BaseSource, 'location' | 'opener'>): BuiltImage {
   const docker = isDocker(input.base);
   const platform = windowsPlatformOf(input.platform, input.base.osVersion);
   const config = jsonBlob(windowsImageConfig(input, layer?.diffId), { mediaType: docker ? MEDIA_TYPES.dockerConfig : MEDIA_TYPES.config });

@@ -17,7 +17,7 @@ import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
 import { type Platform, inTableOrder, platformFor, platformString } from '../platforms.ts';
 import { allCompileTasks, toolchainTasks } from './bin.ts';
 import { type AttestOptions, type AttestState, attestTask, startComponents } from './attest.ts';
-import { type ImageSource, type WindowsBase, readWindowsBases } from '../windows/base.ts';
+import { type BaseSource, type WindowsBase, readWindowsBases } from '../windows/base.ts';
 import { windowsImageName, windowsImageOf, windowsImageTar } from '../oci/windows-image.ts';
 import { layerOf } from '../oci/layer.ts';
 import type { BuildOptions, BuildState } from './context.ts';
@@ -53,9 +53,9 @@ export interface ImageState extends BuildState, AttestState {
   dockerfileText?: string;
   compressor?: LayerCompressor;
   /** How Windows bases are read (a registry client behind it); set by the command. */
-  baseSource?: (reference: string) => { source: ImageSource; reference: string };
+  baseSource?: (reference: string) => { source: BaseSource; reference: string };
   windowsPlan?: DockerfilePlan;
-  windowsBases?: { source: ImageSource; bases: WindowsBase[] };
+  windowsBases?: { source: BaseSource; bases: WindowsBase[] };
   readonly windowsImages?: BuiltImage[];
 }
 

@@ -7,15 +7,13 @@
  */
 import { PauseBuildError } from '../errors.ts';
 import { sha256Digest, shortDigest } from '../oci/blob.ts';
+import { MANIFEST_LIMIT, isForeignMediaType, parseManifest } from '../oci/manifest.ts';
 import { formatPlatform } from '../oci/platform.ts';
-import { type Descriptor, MEDIA_TYPES } from '../oci/types.ts';
+import type { Descriptor } from '../oci/types.ts';
 import type { WindowsPlatform } from '../platforms.ts';
 
 /** Upstream's base (build/pause/Makefile, BASE.windows), pinned as upstream pins it. */
 export const DEFAULT_WINDOWS_BASE = 'mcr.microsoft.com/oss/v2/kubernetes/windows-pause-image-base:v0.4.1@sha256:ba474944e82cac8913e0a402c7727c35d469977026b636bf460f0d52112c4e4f';
-
-/** A manifest or config larger than this is not a base image. */
-const MAX_DOCUMENT_BYTES = 4 * 1024 * 1024;
 
 export interface FetchedManifest {
   readonly bytes: Uint8Array;
@@ -23,8 +21,8 @@ export interface FetchedManifest {
   readonly digest: string;
 }
 
-/** Where base images are read from. */
-export interface ImageSource {
+/** Where base images are read from: two reads, so the Windows code needs nothing else of a registry. */
+export interface BaseSource {
   /** For messages: the reference as given. */
   readonly name: string;
   readonly location: { readonly registry: string; readonly repository: string };
@@ -52,21 +50,14 @@ export interface WindowsBase {
   readonly config: Record<string, unknown>;
 }
 
-const FOREIGN_TYPES = new Set([
-  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
-  'application/vnd.docker.image.rootfs.foreign.diff.tar',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
-  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
-]);
-
 /** A layer that registries do not hold: clients fetch it from its urls. */
 export function isForeignLayer(layer: { mediaType: string }): boolean {
-  return FOREIGN_TYPES.has(layer.mediaType);
+  return isForeignMediaType(layer.mediaType);
 }
 
-function parseJson(bytes: Uint8Array, what: string): Record<string, unknown> {
-  if (bytes.length > MAX_DOCUMENT_BYTES) throw new PauseBuildError(`${what} is ${bytes.length} bytes, more than a base image document can be`);
+/** A config: JSON under the manifests' cap. */
+function parseConfig(bytes: Uint8Array, what: string): Record<string, unknown> {
+  if (bytes.length > MANIFEST_LIMIT) throw new PauseBuildError(`${what} is ${bytes.length} bytes, more than a base image document can be`);
   try {
     const v = JSON.parse(Buffer.from(bytes).toString('utf8')) as unknown;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new Error('not an object');
@@ -76,16 +67,9 @@ function parseJson(bytes: Uint8Array, what: string): Record<string, unknown> {
   }
 }
 
-const INDEX_TYPES = new Set<string>([MEDIA_TYPES.index, MEDIA_TYPES.dockerManifestList]);
-const MANIFEST_TYPES = new Set<string>([MEDIA_TYPES.manifest, MEDIA_TYPES.dockerManifest]);
-
-function mediaTypeOf(m: FetchedManifest, json: Record<string, unknown>): string {
-  return typeof json.mediaType === 'string' ? json.mediaType : m.mediaType.split(';')[0]!.trim();
-}
-
-interface Entry {
-  readonly digest: string;
-  readonly platform: Record<string, unknown>;
+/** Through the one manifest model (size cap, descriptors, media types). */
+function parse(m: FetchedManifest, where: string) {
+  return parseManifest({ digest: m.digest, mediaType: m.mediaType.split(';')[0]!.trim(), size: m.bytes.byteLength, bytes: m.bytes }, where);
 }
 
 /** `10.0.20348` selects 10.0.20348.2700; a whole version only itself. */
@@ -111,49 +95,44 @@ async function guarded<T>(name: string, what: string, fn: () => Promise<T>): Pro
  * Every Windows version of the base for `platform`, in os.version order, kept by `filters`
  * (all when none). Errors name the base and what to change.
  */
-export async function readWindowsBases(source: ImageSource, reference: string, platform: WindowsPlatform, filters: readonly string[] = []): Promise<WindowsBase[]> {
+export async function readWindowsBases(source: BaseSource, reference: string, platform: WindowsPlatform, filters: readonly string[] = []): Promise<WindowsBase[]> {
   const name = source.name;
   const top = await guarded(name, 'manifest', () => source.manifest(reference));
-  const topJson = parseJson(top.bytes, `${name}: manifest`);
-  const topType = mediaTypeOf(top, topJson);
-  let entries: Entry[];
-  if (INDEX_TYPES.has(topType)) {
-    const manifests = Array.isArray(topJson.manifests) ? (topJson.manifests as Record<string, unknown>[]) : [];
-    const all = manifests.map((m) => ({ digest: String(m.digest ?? ''), platform: (m.platform ?? {}) as Record<string, unknown> }));
-    entries = all.filter((e) => e.platform.os === 'windows' && e.platform.architecture === platform.arch);
+  const topParsed = parse(top, `${name}: manifest`);
+  let entries: readonly Descriptor[];
+  if (topParsed.kind === 'index') {
+    const all = topParsed.manifests;
+    entries = all.filter((e) => e.platform?.os === 'windows' && e.platform.architecture === platform.arch);
     if (entries.length === 0) {
-      const listed = all.map((e) => formatPlatform({ os: String(e.platform.os ?? '?'), architecture: String(e.platform.architecture ?? '?') })).join(', ') || 'nothing';
+      const listed = all.map((e) => formatPlatform({ os: e.platform?.os ?? '?', architecture: e.platform?.architecture ?? '?' })).join(', ') || 'nothing';
       throw new PauseBuildError(`${name} is not a Windows base image: its index lists ${listed}, no windows/${platform.arch}`, { hint: HINT_NOT_WINDOWS });
     }
     for (const e of entries) {
-      if (typeof e.platform['os.version'] !== 'string' || e.platform['os.version'] === '') {
+      if (!e.platform?.['os.version']) {
         throw new PauseBuildError(`${name}: its windows/${platform.arch} entry ${shortDigest(e.digest)} has no os.version`, {
           hint: 'each Windows entry of the base index must give its Windows build in platform.os.version (e.g. 10.0.20348.2700)',
         });
       }
     }
-  } else if (MANIFEST_TYPES.has(topType)) {
-    entries = [{ digest: top.digest, platform: {} }];
   } else {
-    throw new PauseBuildError(`${name} is neither an image index nor an image manifest (media type ${topType || 'none'})`, { hint: HINT_NOT_WINDOWS });
+    entries = [{ mediaType: top.mediaType, digest: top.digest, size: top.bytes.byteLength }];
   }
 
   const bases: WindowsBase[] = [];
   for (const entry of entries) {
     const manifest = entry.digest === top.digest ? top : await guarded(name, `manifest ${shortDigest(entry.digest)}`, () => source.manifest(entry.digest));
     if (sha256Digest(manifest.bytes) !== entry.digest) throw new PauseBuildError(`${name}: manifest ${shortDigest(entry.digest)} does not match its digest`);
-    const json = parseJson(manifest.bytes, `${name}: manifest ${shortDigest(entry.digest)}`);
-    const type = mediaTypeOf(manifest, json);
-    if (!MANIFEST_TYPES.has(type)) throw new PauseBuildError(`${name}: entry ${shortDigest(entry.digest)} is ${type || 'of no media type'}, not an image manifest`, { hint: HINT_NOT_WINDOWS });
-    const configDesc = json.config as Descriptor | undefined;
-    const layers = (Array.isArray(json.layers) ? json.layers : []) as LayerDescriptorJson[];
-    if (!configDesc || typeof configDesc.digest !== 'string') throw new PauseBuildError(`${name}: manifest ${shortDigest(entry.digest)} has no config`);
+    const parsed = parse(manifest, `${name}: manifest ${shortDigest(entry.digest)}`);
+    if (parsed.kind !== 'image') throw new PauseBuildError(`${name}: entry ${shortDigest(entry.digest)} is ${parsed.mediaType || 'of no media type'}, not an image manifest`, { hint: HINT_NOT_WINDOWS });
+    const configDesc = parsed.config;
+    // The base's layer descriptors stay exactly as written (a foreign layer's urls included).
+    const layers = parsed.body.layers as LayerDescriptorJson[];
     const configBytes = await guarded(name, `config ${shortDigest(configDesc.digest)}`, () => source.blob(configDesc));
-    const config = parseJson(configBytes, `${name}: config ${shortDigest(configDesc.digest)}`);
+    const config = parseConfig(configBytes, `${name}: config ${shortDigest(configDesc.digest)}`);
     if (config.os !== 'windows' || (config.architecture !== undefined && config.architecture !== platform.arch)) {
       throw new PauseBuildError(`${name} is not a Windows base image: ${shortDigest(entry.digest)} is ${String(config.os)}/${String(config.architecture)}`, { hint: HINT_NOT_WINDOWS });
     }
-    const osVersion = (entry.platform['os.version'] as string | undefined) ?? (typeof config['os.version'] === 'string' ? config['os.version'] : undefined);
+    const osVersion = entry.platform?.['os.version'] ?? (typeof config['os.version'] === 'string' ? config['os.version'] : undefined);
     if (!osVersion) {
       throw new PauseBuildError(`${name}: its Windows image ${shortDigest(entry.digest)} has no os.version`, { hint: 'use a base whose config (or index entry) gives os.version, e.g. 10.0.20348.2700' });
     }

@@ -1,14 +1,14 @@
 /**
- * The one place Windows base images meet the registry client: an ImageSource over a
+ * The one place Windows base images meet the registry client: a BaseSource over a
  * RegistryClient and a reference. Only manifests by reference and blobs by digest are
  * asked for, so the client behind it can change without touching the Windows code.
  */
 import type { RegistryClient } from '../registry/client.ts';
 import { type Reference, parseReference } from '../registry/reference.ts';
 import { PauseBuildError } from '../errors.ts';
-import type { ImageSource } from './base.ts';
+import type { BaseSource } from './base.ts';
 
-export function registryImageSource(client: RegistryClient, text: string, signal?: AbortSignal): { source: ImageSource; reference: string } {
+export function registryBaseSource(client: RegistryClient, text: string, signal?: AbortSignal): { source: BaseSource; reference: string } {
   let ref: Reference;
   try {
     ref = parseReference(text);
@@ -17,7 +17,7 @@ export function registryImageSource(client: RegistryClient, text: string, signal
   }
   const repo = { registry: ref.registry, repository: ref.repository };
   const call = { signal, action: `read the Windows base ${text} from` };
-  const source: ImageSource = {
+  const source: BaseSource = {
     name: text,
     location: repo,
     manifest: (reference) => client.getManifest(repo, reference, call),

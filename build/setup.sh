@@ -19,22 +19,11 @@ packages=(
 base_image=localhost/debian:bookworm-slim
 cache=${PAUSE_BUILD_CACHE:-/var/cache/pause-build}
 
-log() { printf '==> %s\n' "$*"; }
+# shellcheck source=build/lib/debian.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/debian.sh"
 
-if [[ $EUID -ne 0 ]]; then
-  echo "build/setup.sh: must run as root (it installs Debian packages); run: sudo bash build/setup.sh" >&2
-  exit 1
-fi
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${#missing[@]} Debian packages"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+require_root build/setup.sh
+install_missing '' "${packages[@]}"
 
 # crun refuses the hybrid cgroup layout of these machines, and podman's default
 # ulimits exceed their hard limit.

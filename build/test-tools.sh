@@ -15,22 +15,11 @@ packages=(wine64 containerd runc golang-go gcc-mingw-w64-x86-64 binutils-mingw-w
 unstable=(cosign oras crane containerd golang-github-kubernetes-cri-api-dev)
 node_versions=(22 24)
 
-log() { printf '==> %s\n' "$*"; }
+# shellcheck source=build/lib/debian.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/debian.sh"
 
-if [[ $EUID -ne 0 ]]; then
-  echo "build/test-tools.sh: must run as root (it installs Debian packages); run: sudo bash build/test-tools.sh" >&2
-  exit 1
-fi
-
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  log "installing ${#missing[@]} Debian packages for the tests"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+require_root build/test-tools.sh
+install_missing ' for the tests' "${packages[@]}"
 
 if [[ ! -f $tools/root/.complete ]]; then
   log "unpacking ${unstable[*]} from Debian unstable into $tools/root"

@@ -14,7 +14,7 @@ import { layoutReference } from './oci/layout.ts';
 import { parsePlatforms } from './oci/platform.ts';
 import type { OciPlatform } from './oci/types.ts';
 import type { Destination, DestinationResult, RegistryDestination } from './registry/plan.ts';
-import { destinationName } from './registry/plan.ts';
+import { destinationName, isLayoutDestination } from './registry/plan.ts';
 import type { SourceImage } from './registry/sources.ts';
 import { type Reference, formatReference, formatRepository, parseReference, pinnedReference, validateTag } from './registry/reference.ts';
 import { formatSize } from './github.ts';
@@ -310,7 +310,7 @@ export function errorLine(e: unknown): string {
 }
 
 export function destinationReport(d: Destination, digest: string, outcome: DestinationResult | { error: unknown }): DestinationReport {
-  const layout = 'dir' in d;
+  const layout = isLayoutDestination(d);
   const pinned = layout ? destinationName({ ...d, tag: undefined } as Destination, digest) : pinnedReference(d.repository, digest);
   const reference = d.tag === undefined ? pinned : destinationName(d);
   const base = {
@@ -318,7 +318,7 @@ export function destinationReport(d: Destination, digest: string, outcome: Desti
     repository: layout ? `oci:${d.dir}` : formatRepository(d.repository),
     ...(d.tag === undefined ? {} : { tag: d.tag }),
     pinned,
-    ...('dir' in d ? {} : nodeSnippets(nodeReference(d, digest))),
+    ...(layout ? {} : nodeSnippets(nodeReference(d, digest))),
   };
   if ('error' in outcome) return { ...base, changed: false, error: errorLine(outcome.error) };
   return {

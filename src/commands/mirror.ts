@@ -8,7 +8,7 @@ import { type MirrorReport, type ParsedEntry, destinationSummary, formatReport, 
 import { type RegistrySettings, loadMirrorFile } from '../mirror-file.ts';
 import type { Credential } from '../registry/auth.ts';
 import { RegistryClient, type RegistryClientOptions } from '../registry/client.ts';
-import { Engine } from '../registry/plan.ts';
+import { Engine, isLayoutDestination } from '../registry/plan.ts';
 import type { Transport } from '../sandbox-config.ts';
 import { runMirror } from '../tasks/mirror.ts';
 import { collect, type Runtime } from './common.ts';
@@ -73,7 +73,7 @@ async function gatherEntries(source: string | undefined, destinations: string[],
 export function mirrorClientOptions(base: RegistryClientOptions, entries: readonly ParsedEntry[], registries: Readonly<Record<string, RegistrySettings>>): RegistryClientOptions {
   const { explicit, ...credentials } = base.credentials ?? {};
   const byRegistry: Record<string, Credential> = {};
-  if (explicit) for (const e of entries) for (const d of e.destinations) if ('repository' in d) byRegistry[d.repository.registry] = explicit;
+  if (explicit) for (const e of entries) for (const d of e.destinations) if (!isLayoutDestination(d)) byRegistry[d.repository.registry] = explicit;
   for (const [host, settings] of Object.entries(registries)) {
     if (!settings.credential) continue;
     maskSecret(settings.credential.password);

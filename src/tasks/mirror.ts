@@ -238,13 +238,12 @@ async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage
   const discover = (r: readonly string[]) => (src.kind === 'registry'
     ? discoverInRegistry(input.client, { registry: src.ref.registry, repository: src.ref.repository }, r, { legacy: true, ...(input.signal ? { signal: input.signal } : {}) })
     : discoverInLayout(src.dir, r));
-  if (keys.length) {
-    const onIndex = await discover([image.sourceDigest]);
-    await checkSignatures(image.source.name, image.sourceDigest, onIndex, keys, input.signal);
-  }
+  // The source index's own referrers: for its signatures, and, once rewritten, to count what stays behind.
+  const onIndex = keys.length || image.rewritten ? await discover([image.sourceDigest]) : [];
+  if (keys.length) await checkSignatures(image.source.name, image.sourceDigest, onIndex, keys, input.signal);
   if (input.referrers === false) return;
   copy.attached = await discover(roots);
-  if (image.rewritten) copy.leftBehind = (await discover([image.sourceDigest])).filter((a) => a.subject === image.sourceDigest).length;
+  if (image.rewritten) copy.leftBehind = onIndex.filter((a) => a.subject === image.sourceDigest).length;
 }
 
 async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }): Promise<void> {

@@ -27,7 +27,7 @@ export interface PushOptions {
   readonly mountFrom?: readonly string[];
   readonly signal?: AbortSignal;
   readonly onProgress?: (event: PushEvent) => void;
-  /** Blob transfers at once. Default 4. */
+  /** Registry requests at once (the engine's default, 8, when not given). */
   readonly concurrency?: number;
   /** false: push the images only, not the index that lists them (per-arch pushes by digest). */
   readonly withIndex?: boolean;
@@ -125,7 +125,7 @@ class Publish {
   constructor(client: RegistryClient, readonly target: Repository, readonly built: BuiltIndex, private readonly opts: PushOptions) {
     if (built.images.length === 0) throw new PauseBuildError('nothing to push: the index has no images', { hint: 'build at least one arch' });
     this.action = `push to ${formatRepository(target)}`;
-    this.engine = new Engine(client, { force: Boolean(opts.force), ...(opts.signal ? { signal: opts.signal } : {}), concurrency: opts.concurrency ?? 8, verb: 'push to' });
+    this.engine = new Engine(client, { force: Boolean(opts.force), ...(opts.signal ? { signal: opts.signal } : {}), ...(opts.concurrency ? { concurrency: opts.concurrency } : {}), verb: 'push to' });
     if (opts.withIndex === false) {
       if (opts.tags.length) throw new Error('Publish: tags need the index');
       const destination: Destination = { repository: target, ...(opts.mountFrom?.length ? { mountFrom: opts.mountFrom } : {}) };

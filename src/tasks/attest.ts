@@ -10,7 +10,7 @@ import type { ListrTask } from 'listr2';
 import { type AttestationSet, type ImageFacts, buildAttestations } from '../attest/attestations.ts';
 import type { SigningKey } from '../attest/keys.ts';
 import { ciRun } from '../attest/provenance.ts';
-import { capture } from '../exec.ts';
+import { git } from '../git.ts';
 import { packageVersion } from '../project.ts';
 import { platformString } from '../platforms.ts';
 import { type ToolchainComponents, readComponents } from '../toolchain/components.ts';
@@ -41,14 +41,10 @@ export function startComponents(opts: AttestOptions, state: AttestState): void {
 }
 
 async function gitCommit(root: string): Promise<string | undefined> {
-  const r = await capture('git', ['rev-parse', '--verify', 'HEAD'], { cwd: root });
-  return r.exitCode === 0 && /^[0-9a-f]{40,64}$/.test(r.stdout.trim()) ? r.stdout.trim() : undefined;
+  const head = await git(root).head();
+  return head !== undefined && /^[0-9a-f]{40,64}$/.test(head) ? head : undefined;
 }
 
-async function imageIdOf(engine: string, image: string): Promise<string | undefined> {
-  const r = await capture(engine, ['image', 'inspect', '--format', '{{.Id}}', image]);
-  return r.exitCode === 0 ? r.stdout.trim().replace(/^sha256:/, '') : undefined;
-}
 
 export function attestTask(opts: AttestOptions, state: AttestState & { built?: import('../oci/types.ts').BuiltIndex }): ListrTask {
   return {
@@ -67,7 +63,7 @@ export function attestTask(opts: AttestOptions, state: AttestState & { built?: i
       const tc = state.toolchain!;
       const toolchain = tc.kind === 'host'
         ? { kind: 'host', ...(opts.platforms[0] ? { identity: await tc.identity(opts.platforms[0]) } : {}) }
-        : { kind: tc.kind, image: state.builderImage, imageId: state.builderImage ? await imageIdOf(tc.kind, state.builderImage) : undefined, base: opts.base };
+        : { kind: tc.kind, image: state.builderImage, imageId: tc.imageId ? (await tc.imageId()).replace(/^sha256:/, '') : undefined, base: opts.base };
       const src = digests(sourceBytes);
       const rel = (file: string) => {
         const r = path.relative(opts.root, file);

@@ -51,6 +51,8 @@ export interface Toolchain {
   runAll(req: BatchRequest): Batch;
   /** What, besides the sources and flags, decides the bytes it produces for a platform. */
   identity(platform: Platform): Promise<string>;
+  /** A builder container's image id (`sha256:…`), looked up once; none on the host. */
+  readonly imageId?: () => Promise<string>;
 }
 
 export const CONTAINER_LABEL = 'io.pause-build.role=compile';
@@ -96,6 +98,7 @@ export function containerToolchain(engine: EngineName, image: string, knownId?: 
     kind: engine,
     // The image id covers the compilers and the static libcs inside it.
     identity: () => (id ??= imageId(engine, image)).then((i) => `${engine}-image:${i}`),
+    imageId: () => (id ??= imageId(engine, image)),
     srcPath: () => '/src',
     outPath: () => '/out',
     runAll(req) {

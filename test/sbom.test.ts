@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
 import { type SbomInput, buildSbom, sbomBytes, sbomPackageList } from '../src/attest/sbom.ts';
-import { componentsScript, parseComponents } from '../src/toolchain/components.ts';
+import { componentsCacheFile, componentsScript, parseComponents, readComponents } from '../src/toolchain/components.ts';
 import { platformFor } from '../src/platforms.ts';
 
 const schema = JSON.parse(readFileSync(new URL('./fixtures/spdx/spdx-schema-2.3.json', import.meta.url), 'utf8'));
@@ -111,4 +114,22 @@ describe('toolchain components', () => {
       else assert.equal(parseComponents(output, platforms, 'x').get('arm64')!.libc.version, '2.36-8cross1');
     });
   }
+});
+
+describe('toolchain components of a builder image', () => {
+  it('are read once per image id: a kept answer is used, another id runs the image again', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'pause-components-'));
+    try {
+      const platforms = [platformFor('arm64')];
+      const kept = 'arm64\tlibc6-dev-arm64-cross\t2.36-8cross1\tgcc-aarch64-linux-gnu\t4:12.2.0-3\t12.2.0\n';
+      await writeFile(componentsCacheFile(dir, 'sha256:1', platforms), kept);
+      // No such image: only the kept answer can give versions for it.
+      const missing = 'localhost/pause-build/no-such-image:none';
+      const got = await readComponents('podman', missing, platforms, { dir, imageId: 'sha256:1' });
+      assert.equal(got.get('arm64')!.libc.version, '2.36-8cross1');
+      await assert.rejects(readComponents('podman', missing, platforms, { dir, imageId: 'sha256:2' }), /reading the toolchain versions in the builder image localhost\/pause-build\/no-such-image:none failed/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

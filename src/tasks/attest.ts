@@ -36,7 +36,12 @@ const digests = (bytes: Uint8Array) => ({ sha256: createHash('sha256').update(by
 /** Starts reading the toolchain's versions as soon as the toolchain is known (while compiling). */
 export function startComponents(opts: AttestOptions, state: AttestState): void {
   if (!opts.attestations || state.components || !state.toolchain) return;
-  state.components = readComponents(state.toolchain.kind, state.builderImage, opts.platforms);
+  const tc = state.toolchain;
+  const dir = opts.cacheDir === undefined ? undefined : path.join(opts.cacheDir, 'components');
+  state.components = (async () => {
+    const cache = dir !== undefined && tc.imageId ? { dir, imageId: await tc.imageId() } : undefined;
+    return readComponents(tc.kind, state.builderImage, opts.platforms, cache);
+  })();
   state.components.catch(() => undefined); // awaited by the attestation task
 }
 

@@ -4,6 +4,9 @@
  * (the builder image, or the host), because that is the only place that knows; an SBOM
  * built from a table in this repository would say what we meant to install, not what was.
  */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { PauseBuildError } from '../errors.ts';
 import { capture } from '../exec.ts';
 import type { Platform } from '../platforms.ts';
@@ -84,10 +87,22 @@ export function parseComponents(output: string, platforms: readonly Platform[], 
   return out;
 }
 
-/** Runs the script in the builder image (a throwaway container with no network) or on the host. */
-export async function readComponents(kind: ToolchainKind, image: string | undefined, platforms: readonly Platform[]): Promise<Map<string, ToolchainComponents>> {
+/** Where a builder image's answer for these platforms is kept. */
+export function componentsCacheFile(dir: string, imageId: string, platforms: readonly Platform[]): string {
+  return path.join(dir, `${createHash('sha256').update(`${imageId}\n${componentsScript(platforms)}`).digest('hex')}.tsv`);
+}
+
+/**
+ * Runs the script in the builder image (a throwaway container with no network) or on the
+ * host. A builder image's answer is kept in `cache.dir` under its image id: an image never
+ * changes its packages, so one container run per image is enough.
+ */
+export async function readComponents(kind: ToolchainKind, image: string | undefined, platforms: readonly Platform[], cache?: { readonly dir: string; readonly imageId: string }): Promise<Map<string, ToolchainComponents>> {
   const script = componentsScript(platforms);
   const where = kind === 'host' ? 'the host toolchain' : `the builder image ${image}`;
+  const file = kind === 'host' || !cache ? undefined : componentsCacheFile(cache.dir, cache.imageId, platforms);
+  const kept = file === undefined ? undefined : await readFile(file, 'utf8').catch(() => undefined);
+  if (kept !== undefined) return parseComponents(kept, platforms, where);
   const args = kind === 'host' ? ['-c', script] : ['run', '--rm', '--network', 'none', '--log-driver', 'none', '--entrypoint', '/bin/sh', image!, '-c', script];
   const r = await capture(kind === 'host' ? 'sh' : kind, args, { timeout: 120_000 });
   if (r.exitCode !== 0) {
@@ -96,5 +111,12 @@ export async function readComponents(kind: ToolchainKind, image: string | undefi
       details: r.stderr,
     });
   }
-  return parseComponents(r.stdout, platforms, where);
+  const components = parseComponents(r.stdout, platforms, where);
+  if (file !== undefined) {
+    // Written aside and renamed: a reader never sees half of it.
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(`${file}.${process.pid}.tmp`, r.stdout);
+    await rename(`${file}.${process.pid}.tmp`, file);
+  }
+  return components;
 }

@@ -3,7 +3,6 @@
  * which hosts are plain HTTP, which CA to trust, and who we are. They become the
  * options of one RegistryClient.
  */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { PauseBuildError } from '../errors.ts';
@@ -11,6 +10,7 @@ import { RegistryClient, type RegistryClientOptions } from '../registry/client.t
 import { registerBasicCredentials } from '../registry/redact.ts';
 import { isValidHost } from '../registry/reference.ts';
 import { DEFAULT_RETRY } from '../registry/retry.ts';
+import { readCaFile } from './ca-file.ts';
 import { collect, type Runtime } from './common.ts';
 
 export interface RegistryFlags {
@@ -62,19 +62,6 @@ function insecureHosts(values: readonly string[] | undefined): string[] {
   return hosts;
 }
 
-async function readCaFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new PauseBuildError(`cannot read --ca-file ${file}${code ? ` (${code})` : ''}`, { hint: 'give a readable PEM file with the CA certificate' });
-  }
-  if (!/-----BEGIN CERTIFICATE-----/.test(text)) {
-    throw new PauseBuildError(`--ca-file ${file} holds no PEM certificate`, { hint: 'give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)' });
-  }
-  return text;
-}
 
 async function readPassword(stdin: NodeJS.ReadableStream & { isTTY?: boolean }): Promise<string> {
   if (stdin.isTTY) {

@@ -1,10 +1,10 @@
 /** sandbox-config: the node configuration that makes a container runtime use REF as its sandbox image. */
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type Command, Option } from 'commander';
 import { PauseBuildError } from '../errors.ts';
 import { isValidHost, parseReference } from '../registry/reference.ts';
 import { DEFAULT_HOSTS_DIR, RUNTIMES, type SandboxRuntime, type Transport, formatSandboxConfig, parseKubeletVersion, sandboxConfig } from '../sandbox-config.ts';
+import { readCaFile } from './ca-file.ts';
 import type { Runtime } from './common.ts';
 
 interface SandboxFlags {
@@ -36,14 +36,7 @@ export async function resolveTransport(registry: string, flags: Pick<SandboxFlag
   }
   if (flags.caFile !== undefined) {
     const file = path.resolve(flags.caFile);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new PauseBuildError(`cannot read --ca-file ${file}${code ? ` (${code})` : ''}`, { hint: 'give a readable PEM file with the registry\'s CA certificate' });
-    }
-    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new PauseBuildError(`--ca-file ${file} holds no PEM certificate`, { hint: 'give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)' });
+    await readCaFile(file);
     return { kind: 'ca', caFile: file };
   }
   return { kind: 'tls' };

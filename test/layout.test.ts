@@ -7,7 +7,7 @@ import { PauseBuildError, formatError } from '../src/errors.ts';
 import { parseDockerfile } from '../src/oci/dockerfile.ts';
 import { buildImage } from '../src/oci/image.ts';
 import { buildIndex } from '../src/oci/index.ts';
-import { blobPath, checkLayoutTarget, layoutReference, layoutTags, readLayout, writeLayout } from '../src/oci/layout.ts';
+import { blobPath, checkLayoutDestination, checkLayoutTarget, layoutReference, layoutTags, readLayout, writeLayout } from '../src/oci/layout.ts';
 import type { BuiltIndex } from '../src/oci/types.ts';
 import { archOfPlatform, platformFor } from '../src/platforms.ts';
 
@@ -145,6 +145,16 @@ describe('OCI layout', () => {
     await writeLayout(dir, built(['amd64']), '3.10');
     const e = await rejects(readLayout(dir, '3.9'), /^no tag "3\.9" in .*layout-\d+$/);
     assert.equal(e.hint, 'its tags: 3.10');
+  });
+
+  it('takes a directory another writer holds the lock of as a layout in the making, and only then', async () => {
+    // What a look catches while another run writes the marker under its lock.
+    const dir = fresh();
+    await mkdir(dir);
+    await writeFile(path.join(dir, '.oci-layout.0123456789ab.tmp'), '{"imageLayoutVersion":"1.0.0"}');
+    await rejects(checkLayoutDestination(dir), /is not empty and is not an OCI image layout$/);
+    await writeFile(path.join(dir, '.pause-build.lock'), '1\n');
+    await checkLayoutDestination(dir);
   });
 
   it('refuses what is not a layout', async () => {

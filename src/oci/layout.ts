@@ -93,8 +93,11 @@ async function checkIsLayoutOrEmpty(dir: string): Promise<void> {
     }
     return;
   }
-  const entries = (await readdir(dir).catch(() => [] as string[])).filter((n) => n !== LOCK_FILE);
-  if (entries.length > 0) {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  // Another pause-build holds the lock and is making this directory a layout (its marker is
+  // written under the lock, through a temp file a look may catch); this run's write waits for it.
+  if (names.includes(LOCK_FILE)) return;
+  if (names.length > 0) {
     throw new PauseBuildError(`${dir} is not empty and is not an OCI image layout`, { hint: 'choose a new or empty --output directory' });
   }
 }

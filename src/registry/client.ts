@@ -62,6 +62,11 @@ export class RegistryClient {
     return manifests.getManifest(this.t, repo, reference, opts);
   }
 
+  /** A manifest, or undefined when the repository has none under that reference. */
+  findManifest(repo: Repository, reference: string, opts: CallOptions = {}) {
+    return manifests.findManifest(this.t, repo, reference, opts);
+  }
+
   putManifest(repo: Repository, reference: string, bytes: Uint8Array, mediaType: string, opts: CallOptions = {}) {
     return manifests.putManifest(this.t, repo, reference, bytes, mediaType, opts);
   }

@@ -27,14 +27,24 @@ export async function headManifest(t: RegistryTransport, repo: Repository, refer
 
 /** The manifest's exact bytes; by digest they are checked against it. */
 export async function getManifest(t: RegistryTransport, repo: Repository, reference: string, opts: CallOptions = {}): Promise<Manifest> {
+  return (await download(t, repo, reference, opts, false))!;
+}
+
+/** The same, or undefined when the repository has no such manifest: one GET where HEAD then GET would be two. */
+export function findManifest(t: RegistryTransport, repo: Repository, reference: string, opts: CallOptions = {}): Promise<Manifest | undefined> {
+  return download(t, repo, reference, opts, true);
+}
+
+async function download(t: RegistryTransport, repo: Repository, reference: string, opts: CallOptions, missingOk: boolean): Promise<Manifest | undefined> {
   const session = t.session(repo.registry);
   const action = t.action(repo, opts, 'pull from');
   const res = await t.send({
     session, method: 'GET', url: t.repoUrl(repo, `manifests/${reference}`), headers: { Accept: MANIFEST_ACCEPT }, scopes: t.scopes(repo, opts.access),
-    ok: [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true, buffer: true,
+    ok: missingOk ? [200, 404] : [200], what: `download of manifest ${reference}`, action, signal: opts.signal, retry: true, buffer: true,
     read: { maxBytes: MANIFEST_LIMIT, what: 'the 4 MiB limit for a manifest', hint: 'the registry does not hold an image manifest there; check the reference' },
   });
   const bytes = new Uint8Array(await res.arrayBuffer());
+  if (res.status === 404) return undefined;
   const digest = sha256Digest(bytes);
   if (reference.startsWith('sha256:') && digest !== reference) {
     throw new RegistryError(`${action}: manifest ${shortDigest(reference)} arrived as ${shortDigest(digest)}`, { hint: 'the registry or a proxy changed the content' });

@@ -20,10 +20,12 @@
 import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { checkLayoutDestination, layoutHasBlob, layoutTagDigest } from '../oci/layout.ts';
+import { mergeFallbackIndex } from '../oci/referrers.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
 import { type Repository, formatRepository, pinnedReference } from './reference.ts';
 import type { CopiedManifest, SourceImage, SourceMemo } from './sources.ts';
+import type { ReferrerMemo } from './referrers.ts';
 
 export type TagStatus = 'created' | 'unchanged' | 'overwritten';
 
@@ -167,6 +169,8 @@ function remember<T>(map: Map<string, Promise<T>>, key: string, ask: () => Promi
 export class Engine {
   /** Manifests read from sources, shared by every image of the run. */
   readonly sourceMemo: SourceMemo = new Map();
+  /** What sources were asked about attachments (referrers.ts). */
+  readonly referrerMemo: ReferrerMemo = { lists: new Map(), legacy: new Map(), noApi: new Set() };
   /** `host/repo@digest` → whether the repository holds that manifest / blob. */
   private readonly manifestHeads = new Map<string, Promise<boolean>>();
   private readonly blobHeads = new Map<string, Promise<boolean>>();
@@ -176,6 +180,11 @@ export class Engine {
   readonly writes = new Map<string, Promise<unknown>>();
   /** `registry@digest` → the latest transfer of that blob to the registry: the next waits for it, then mounts. */
   readonly chains = new Map<string, Promise<unknown>>();
+
+  /** `host/repo` → whether its registry has the referrers API. */
+  private readonly referrerApis = new Map<string, Promise<boolean>>();
+  /** `host/repo:tag` → the fallback index this run last left there (undefined: none). */
+  private readonly fallbackTags = new Map<string, Promise<{ readonly bytes: Uint8Array | undefined } | 'unknown'>>();
 
   constructor(readonly client: RegistryClient, readonly opts: EngineOptions = {}) {}
 
@@ -208,6 +217,31 @@ export class Engine {
   /** Records a manifest written to `repo`. */
   wroteManifest(repo: Repository, digest: string): void {
     this.manifestHeads.set(`${formatRepository(repo)}@${digest}`, Promise.resolve(true));
+  }
+
+  /** Whether the registry serves `repo` the referrers API; asked once per repository and run. */
+  hasReferrersApi(repo: Repository, digest: string): Promise<boolean> {
+    return remember(this.referrerApis, formatRepository(repo), async () => (await this.client.getReferrers(repo, digest, this.call(repo))) !== undefined);
+  }
+
+  /**
+   * Adds `entries` to the fallback index under `tag`, keeping what it lists: read once per run,
+   * then from what this run wrote there, one merge after another (two images sharing a child
+   * would otherwise each drop the other's entries). Whether it changed.
+   */
+  mergeFallbackTag(repo: Repository, tag: string, entries: readonly Record<string, unknown>[], dryRun = false): Promise<boolean> {
+    const key = `${formatRepository(repo)}:${tag}`;
+    const read = () => this.client.findManifest(repo, tag, { signal: this.opts.signal, action: this.action(repo) }).then((m) => m?.bytes);
+    const last = this.fallbackTags.get(key);
+    const before = last ? last.then((held) => (held === 'unknown' ? read() : held.bytes)) : read();
+    const merged = before.then(async (existing) => {
+      const { index, changed } = mergeFallbackIndex(existing, entries);
+      if (changed && !dryRun) await this.client.putManifest(repo, tag, index.bytes, index.descriptor.mediaType, this.call(repo));
+      return { bytes: changed && !dryRun ? index.bytes : existing, changed };
+    });
+    // A failed merge leaves the tag as the registry has it: the next one reads it again.
+    this.fallbackTags.set(key, merged.then((m) => ({ bytes: m.bytes }), () => 'unknown' as const));
+    return merged.then((m) => m.changed);
   }
 
   /** Whether `repo` holds the blob; asked once per run. */
@@ -260,10 +294,13 @@ export class Engine {
     const tag = primary ? { status: primary.status, ...(primary.previous ? { previous: primary.previous } : {}) } : undefined;
     const base = { destination: dest, ...(tag ? { tag } : {}), tags };
     const all = image.manifests.length + 1;
-    if (await this.hasManifest(repo, root)) {
-      return { ...base, rootPresent: true, manifests: [], presentManifests: all, blobs: [] };
-    }
-    const present = await settleAll(image.manifests.map((m) => limiter.run(() => this.hasManifest(repo, m.digest))));
+    // The root and its children in one round: a tag already on the root answered for it
+    // (a re-run asks nothing more), and a destination holding the root costs only these HEADs.
+    const rootHead = this.hasManifest(repo, root);
+    const known = tags.some((t) => t.digest === root && t.status === 'unchanged');
+    const childHeads = settleAll(known ? [] : image.manifests.map((m) => limiter.run(() => this.hasManifest(repo, m.digest))));
+    const [rootPresent, present] = await settleAll<boolean | boolean[]>([rootHead, childHeads]) as [boolean, boolean[]];
+    if (rootPresent) return { ...base, rootPresent: true, manifests: [], presentManifests: all, blobs: [] };
     const missing = image.manifests.filter((_, i) => !present[i]);
     const needed = new Map<string, Descriptor>();
     for (const m of missing) for (const b of m.blobs) needed.set(b.digest, b);

@@ -16,7 +16,7 @@ import { isDigest, parseManifest } from '../oci/manifest.ts';
 import { fallbackTag, mergeFallbackIndex } from '../oci/referrers.ts';
 import type { Artifact } from '../oci/referrers.ts';
 import type { BuiltIndex, Descriptor } from '../oci/types.ts';
-import type { RegistryClient } from './client.ts';
+import type { ManifestInfo, RegistryClient } from './client.ts';
 import { type Destination, type Engine, isLayoutDestination } from './plan.ts';
 import { type Repository, formatRepository } from './reference.ts';
 import { RegistryError } from './retry.ts';
@@ -84,56 +84,94 @@ function registryDigestSource(client: RegistryClient, repo: Repository, d: Descr
   };
 }
 
-async function optionalManifest(client: RegistryClient, repo: Repository, tag: string, signal?: AbortSignal, action = `pull from ${formatRepository(repo)}`) {
-  const call = { signal, action };
-  const head = await client.headManifest(repo, tag, call);
-  if (!head) return undefined;
-  return client.getManifest(repo, tag, call);
+/**
+ * What one run has asked of source repositories about attachments, shared by every copy:
+ * tags that share an image, and images that share a child, ask once.
+ */
+export interface ReferrerMemo {
+  /** `host/repo@digest` → its referrers list. */
+  readonly lists: Map<string, Promise<Record<string, unknown>[]>>;
+  /** `host/repo:tag` → a legacy cosign tag's manifest, or undefined. */
+  readonly legacy: Map<string, Promise<ManifestInfo | undefined>>;
+  /**
+   * Repositories whose registry answered that it has no referrers API: their fallback tags
+   * are asked straight away. Per repository, as a registry with the API may still answer
+   * 404 for a repository it does not know.
+   */
+  readonly noApi: Set<string>;
+}
+
+export function newReferrerMemo(): ReferrerMemo {
+  return { lists: new Map(), legacy: new Map(), noApi: new Set() };
+}
+
+function remembered<T>(map: Map<string, Promise<T>>, key: string, ask: () => Promise<T>): Promise<T> {
+  let entry = map.get(key);
+  if (!entry) {
+    entry = ask();
+    map.set(key, entry);
+    entry.catch(() => map.delete(key));
+  }
+  return entry;
 }
 
 /** The referrers of `digest` in a registry: through the API when it has one, else the fallback tag. */
-export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal): Promise<Record<string, unknown>[]> {
-  const call = { signal, action: `pull from ${formatRepository(repo)}` };
-  const api = await client.getReferrers(repo, digest, call);
-  if (api) return referrerEntries(api, `the referrers of ${digest} in ${formatRepository(repo)}`);
-  const tagged = await optionalManifest(client, repo, fallbackTag(digest), signal);
-  return tagged ? referrerEntries(tagged.bytes, `${formatRepository(repo)}:${fallbackTag(digest)}`) : [];
+export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal, memo: ReferrerMemo = newReferrerMemo()): Promise<Record<string, unknown>[]> {
+  const name = formatRepository(repo);
+  return remembered(memo.lists, `${name}@${digest}`, async () => {
+    const call = { signal, action: `pull from ${name}` };
+    if (!memo.noApi.has(name)) {
+      const api = await client.getReferrers(repo, digest, call);
+      if (api) return referrerEntries(api, `the referrers of ${digest} in ${name}`);
+      memo.noApi.add(name);
+    }
+    const tagged = await client.findManifest(repo, fallbackTag(digest), call);
+    return tagged ? referrerEntries(tagged.bytes, `${name}:${fallbackTag(digest)}`) : [];
+  });
 }
 
 /**
  * Everything attached to `roots` (the index and its children) in a registry, referrers of
  * referrers included, and with `legacy` cosign's .sig/.att/.sbom tags of every root.
  */
-export async function discoverInRegistry(client: RegistryClient, repo: Repository, roots: readonly string[], opts: { legacy?: boolean; signal?: AbortSignal } = {}): Promise<Attached[]> {
+export async function discoverInRegistry(client: RegistryClient, repo: Repository, roots: readonly string[], opts: { legacy?: boolean; signal?: AbortSignal; memo?: ReferrerMemo } = {}): Promise<Attached[]> {
   // Each level of the graph is asked side by side (a few at once): one round trip per level,
-  // not per manifest, so a far registry costs about as much as a near one.
+  // not per manifest, so a far registry costs about as much as a near one. The legacy tags
+  // depend on nothing found, so they are asked alongside the first level.
   const limiter = new Limiter(LOOKUPS_AT_ONCE);
+  const memo = opts.memo ?? newReferrerMemo();
+  const name = formatRepository(repo);
+  const asks = opts.legacy ? roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` }))) : [];
+  const heads = settleAll(asks.map((a) => remembered(memo.legacy, `${name}:${a.tag}`, () => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${name}` })))));
+  heads.catch(() => undefined);
   const found: Attached[] = [];
   const seen = new Set(roots);
   let frontier = [...roots];
-  while (frontier.length > 0) {
-    const lists = await settleAll(frontier.map((subject) => limiter.run(() => registryReferrers(client, repo, subject, opts.signal))));
-    const next: string[] = [];
-    frontier.forEach((subject, i) => {
-      for (const entry of lists[i]!) {
-        const digest = entry.digest as string;
-        if (seen.has(digest)) continue;
-        seen.add(digest);
-        if (found.length >= MAX_REFERRERS) throw new PauseBuildError(`${formatRepository(repo)} lists more than ${MAX_REFERRERS} referrers for one image`, { hint: 'pass --no-referrers to copy the image alone' });
-        found.push({ subject, digest, entry, ...(typeof entry.artifactType === 'string' ? { artifactType: entry.artifactType } : {}), source: registryDigestSource(client, repo, descriptorOf(entry), undefined, opts.signal) });
-        next.push(digest);
-      }
-    });
-    frontier = next;
+  try {
+    while (frontier.length > 0) {
+      const lists = await settleAll(frontier.map((subject) => limiter.run(() => registryReferrers(client, repo, subject, opts.signal, memo))));
+      const next: string[] = [];
+      frontier.forEach((subject, i) => {
+        for (const entry of lists[i]!) {
+          const digest = entry.digest as string;
+          if (seen.has(digest)) continue;
+          seen.add(digest);
+          if (found.length >= MAX_REFERRERS) throw new PauseBuildError(`${name} lists more than ${MAX_REFERRERS} referrers for one image`, { hint: 'pass --no-referrers to copy the image alone' });
+          found.push({ subject, digest, entry, ...(typeof entry.artifactType === 'string' ? { artifactType: entry.artifactType } : {}), source: registryDigestSource(client, repo, descriptorOf(entry), undefined, opts.signal) });
+          next.push(digest);
+        }
+      });
+      frontier = next;
+    }
+  } catch (e) {
+    await heads.catch(() => undefined);
+    throw e;
   }
-  if (opts.legacy) {
-    const asks = roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` })));
-    const heads = await settleAll(asks.map((a) => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${formatRepository(repo)}` }))));
-    asks.forEach(({ subject, tag }, i) => {
-      const head = heads[i];
-      if (head) found.push({ subject, digest: head.digest, tag, source: registryDigestSource(client, repo, { mediaType: head.mediaType, digest: head.digest, size: head.size }, tag, opts.signal) });
-    });
-  }
+  const legacy = await heads;
+  asks.forEach(({ subject, tag }, i) => {
+    const head = legacy[i];
+    if (head) found.push({ subject, digest: head.digest, tag, source: registryDigestSource(client, repo, { mediaType: head.mediaType, digest: head.digest, size: head.size }, tag, opts.signal) });
+  });
   return found;
 }
 
@@ -213,78 +251,96 @@ export interface AttachResult {
   readonly refused: readonly string[];
 }
 
+/** The subject of a referrer was refused: the referrer is left out too. */
+class SubjectRefused extends Error {}
+
 /** A registry answer that says it will not store such a manifest (as opposed to a network failure). */
 function isRefusal(e: unknown): boolean {
   return e instanceof RegistryError && e.status !== undefined && [400, 403, 405, 415, 422].includes(e.status) || (e instanceof PauseBuildError && /already holds/.test(e.message));
 }
 
 /**
- * Writes `attached` to `dest` (each after its subject, which the caller wrote before), then
- * the merged fallback indexes where the registry has no referrers API. `require`: a refused
- * artifact is an error instead of a warning.
+ * Writes `attached` to `dest`, then the merged fallback indexes where the registry has no
+ * referrers API. `after` is the write of their subjects' image: a referrer's blobs go
+ * alongside it, its manifest once its subject is written (a signature of an attestation
+ * after the attestation), and the fallback tags once everything they list and describe is
+ * there. `require`: a refused artifact is an error instead of a warning.
  */
-export async function attach(engine: Engine, spool: Spool, dest: Destination, attached: readonly Attached[], opts: { require?: boolean; dryRun?: boolean } = {}): Promise<AttachResult> {
+export async function attach(engine: Engine, spool: Spool, dest: Destination, attached: readonly Attached[], opts: { require?: boolean; dryRun?: boolean; after?: Promise<unknown> } = {}): Promise<AttachResult> {
+  const after = opts.after ?? Promise.resolve();
+  let afterFailed: { error: unknown } | undefined;
+  after.catch((error: unknown) => {
+    afterFailed = { error };
+  });
+  // A layout is written under its lock, one write at a time.
+  if (isLayoutDestination(dest)) await after;
   let written = 0;
   let present = 0;
   const refused: string[] = [];
-  const landed: Attached[] = [];
-  const one = async (a: Attached) => {
+  const landed = new Set<Attached>();
+  const limiter = new Limiter(LOOKUPS_AT_ONCE);
+  /** Digest → its write, true when it landed. */
+  const writes = new Map<string, Promise<boolean>>();
+  const byDigest = new Map<string, Attached[]>();
+  for (const a of attached) byDigest.set(a.digest, [...(byDigest.get(a.digest) ?? []), a]);
+  const one = async (a: Attached): Promise<boolean> => {
     const target: Destination = isLayoutDestination(dest) ? { kind: 'layout', dir: dest.dir, ...(a.tag ? { tag: a.tag } : {}) } : { repository: dest.repository, ...(a.tag ? { tag: a.tag } : {}) };
+    const what = a.tag ?? `the ${a.artifactType ?? 'referrer'} ${a.digest.slice(0, 19)}…`;
+    // Its subject: another referrer (written by this call), else the image.
+    const parent = writes.get(a.subject);
+    const subject = parent ? parent.then((ok) => ok) : after.then(() => true);
     try {
-      const image: SourceImage = await resolveImage(a.source, engine.opts.signal ? { signal: engine.opts.signal } : {});
-      const plan = await engine.plan(image, target);
+      const image: SourceImage = await limiter.run(() => resolveImage(a.source, engine.opts.signal ? { signal: engine.opts.signal } : {}));
+      const plan = await limiter.run(() => engine.plan(image, target));
       if (plan.rootPresent && plan.tags.every((t) => t.status === 'unchanged')) present++;
       else {
-        if (!opts.dryRun) await write(engine, image, plan, spool);
+        // A referrer whose subject was refused is left out with it.
+        const gate = subject.then((ok) => {
+          if (!ok) throw new SubjectRefused();
+        });
+        if (!opts.dryRun) await write(engine, image, plan, spool, undefined, { manifestsAfter: gate });
         written++;
       }
-      landed.push(a);
+      landed.add(a);
+      return true;
     } catch (e) {
+      if (afterFailed && e === afterFailed.error) throw e;
+      if (e instanceof SubjectRefused) {
+        refused.push(`${destinationLabel(dest)}: ${what} not written, as what it is attached to was refused`);
+        return false;
+      }
       if (!isRefusal(e) || opts.require) {
         if (isRefusal(e)) throw new PauseBuildError(`${destinationLabel(dest)} refused ${a.tag ?? `the ${a.artifactType ?? 'referrer'} ${a.digest}`}: ${(e as Error).message}`, { hint: 'use a registry that stores OCI 1.1 artifacts, or leave out --require-referrers', cause: e });
         throw e;
       }
-      refused.push(`${destinationLabel(dest)} refused ${a.tag ?? `the ${a.artifactType ?? 'referrer'} ${a.digest.slice(0, 19)}…`}: ${(e as Error).message}`);
+      refused.push(`${destinationLabel(dest)} refused ${what}: ${(e as Error).message}`);
+      return false;
     }
   };
-  // In waves, side by side within each: a referrer goes after the referrer it is about
-  // (a signature of an attestation after the attestation).
-  const limiter = new Limiter(LOOKUPS_AT_ONCE);
-  const digests = new Set(attached.map((a) => a.digest));
-  const done = new Set<string>();
-  let left = [...attached];
-  while (left.length > 0) {
-    const wave = left.filter((a) => !digests.has(a.subject) || done.has(a.subject));
-    if (wave.length === 0) throw new PauseBuildError('the referrers of the image refer to each other in a cycle', { hint: 'pass --no-referrers to copy the image alone' });
-    await settleAll(wave.map((a) => limiter.run(() => one(a))));
-    for (const a of wave) done.add(a.digest);
-    left = left.filter((a) => !wave.includes(a));
+  // Each after what it is attached to has started, so that it finds that write to follow.
+  const started = new Set<Attached>();
+  const pending = [...attached];
+  while (pending.length > 0) {
+    const i = pending.findIndex((a) => (byDigest.get(a.subject) ?? []).every((x) => started.has(x)));
+    if (i < 0) throw new PauseBuildError('the referrers of the image refer to each other in a cycle', { hint: 'pass --no-referrers to copy the image alone' });
+    const [a] = pending.splice(i, 1);
+    started.add(a!);
+    writes.set(a!.digest, one(a!));
   }
+  await settleAll([after, ...writes.values()]);
   // In the order found, whatever order the writes ended in: the same copy gives the same fallback index.
-  const withEntries = attached.filter((a) => a.entry && landed.includes(a));
+  const withEntries = attached.filter((a) => a.entry && landed.has(a));
   if (isLayoutDestination(dest)) {
     if (!opts.dryRun && withEntries.length) await addLayoutEntries(dest.dir, withEntries.map((a) => a.entry!));
     return { written, present, fallbackTags: 0, refused };
   }
   const repo = dest.repository;
-  const call = engine.call(repo);
   const subjects = [...new Set(withEntries.map((a) => a.subject))];
-  let api: boolean | undefined;
-  let fallbackTags = 0;
-  if (subjects.length > 0) {
-    api = (await engine.client.getReferrers(repo, subjects[0]!, call)) !== undefined;
-    if (!api) {
-      for (const subject of subjects) {
-        const tag = fallbackTag(subject);
-        const existing = await optionalManifest(engine.client, repo, tag, engine.opts.signal, call.action);
-        const { index, changed } = mergeFallbackIndex(existing?.bytes, withEntries.filter((a) => a.subject === subject).map((a) => a.entry!));
-        if (!changed) continue;
-        fallbackTags++;
-        if (!opts.dryRun) await engine.client.putManifest(repo, tag, index.bytes, index.descriptor.mediaType, call);
-      }
-    }
-  }
-  return { written, present, fallbackTags, ...(api === undefined ? {} : { api }), refused };
+  if (subjects.length === 0) return { written, present, fallbackTags: 0, refused };
+  const api = await engine.hasReferrersApi(repo, subjects[0]!);
+  if (api) return { written, present, fallbackTags: 0, api, refused };
+  const changed = await settleAll(subjects.map((subject) => engine.mergeFallbackTag(repo, fallbackTag(subject), withEntries.filter((a) => a.subject === subject).map((a) => a.entry!), Boolean(opts.dryRun))));
+  return { written, present, fallbackTags: changed.filter(Boolean).length, api, refused };
 }
 
 function destinationLabel(d: Destination): string {

@@ -37,6 +37,11 @@ export interface WriteOptions {
    * size as it passes, so the upload is never completed with other content.
    */
   readonly onlyDestination?: boolean;
+  /**
+   * Manifests wait for this (blobs do not): a referrer's blobs upload alongside its subject,
+   * its manifest goes once the subject is written.
+   */
+  readonly manifestsAfter?: Promise<unknown>;
 }
 
 /** A stream that errors, before it ends, when its bytes are not the descriptor's. */
@@ -91,6 +96,7 @@ export async function write(engine: Engine, image: SourceImage, plan: Destinatio
     counts[`${status}Bytes`] += b.descriptor.size;
     onEvent?.({ type: 'blob', descriptor: b.descriptor, status });
   }));
+  await options.manifestsAfter;
   let written = 0;
   const put = async (m: ManifestDoc) => {
     await ensureManifest(engine, repo, m);

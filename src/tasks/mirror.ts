@@ -144,11 +144,14 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
       });
       copy.image = image;
       task.title = imageTitle(image);
-      await recording(state, () => carried(input, copy, image)).catch((e: unknown) => {
+      // What is attached and what each destination lacks are independent reads: asked side by side.
+      const planned = Promise.allSettled(job.destinations.map((d) => input.engine.plan(image, d)));
+      await recording(state, () => carried(input, copy, image)).catch(async (e: unknown) => {
         copy.error = e;
+        await planned;
         throw e;
       });
-      const settled = await Promise.allSettled(job.destinations.map((d) => input.engine.plan(image, d)));
+      const settled = await planned;
       settled.forEach((s, i) => {
         if (s.status === 'fulfilled') {
           copy.plans[i] = s.value;
@@ -202,18 +205,20 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
         }
         let done = 0;
         let moved = 0;
-        const result = await write(input.engine, image, plan, copy.spool, (e) => {
+        const writing = write(input.engine, image, plan, copy.spool, (e) => {
           if (e.type !== 'blob') return;
           done++;
           if (e.status === 'uploaded') moved += e.descriptor.size;
           task.title = `${label}: ${done}/${plan.blobs.length} blobs, ${formatSize(moved)} uploaded`;
-        }, { onlyDestination: copy.job.destinations.length === 1 }).catch((e: unknown) => {
+        }, { onlyDestination: copy.job.destinations.length === 1 }).then((result) => {
+          copy.results[i] = result;
+          task.title = `${label}: ${destinationSummary(destinationReport(d, image.root.digest, result), false)}`;
+        }, (e: unknown) => {
           copy.results[i] = { error: e };
           throw e;
         });
-        copy.results[i] = result;
-        task.title = `${label}: ${destinationSummary(destinationReport(d, image.root.digest, result), false)}`;
-        await attachTo(input, copy, i, task);
+        // What is attached goes alongside: its blobs now, its manifests after their subjects.
+        await settleAll([writing, attachTo(input, copy, i, task, writing)]);
       }).finally(finished),
     };
   };
@@ -236,7 +241,7 @@ async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage
   const roots = image.rewritten ? children : [image.root.digest, ...children];
   const src = copy.job.source;
   const discover = (r: readonly string[]) => (src.kind === 'registry'
-    ? discoverInRegistry(input.client, { registry: src.ref.registry, repository: src.ref.repository }, r, { legacy: true, ...(input.signal ? { signal: input.signal } : {}) })
+    ? discoverInRegistry(input.client, { registry: src.ref.registry, repository: src.ref.repository }, r, { legacy: true, memo: input.engine.referrerMemo, ...(input.signal ? { signal: input.signal } : {}) })
     : discoverInLayout(src.dir, r));
   // The source index's own referrers: for its signatures, and, once rewritten, to count what stays behind.
   const onIndex = keys.length || image.rewritten ? await discover([image.sourceDigest]) : [];
@@ -246,9 +251,9 @@ async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage
   if (image.rewritten) copy.leftBehind = onIndex.filter((a) => a.subject === image.sourceDigest).length;
 }
 
-async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }): Promise<void> {
+async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }, after?: Promise<unknown>): Promise<void> {
   if (!copy.attached?.length) return;
-  const result = await attach(input.engine, copy.spool, copy.job.destinations[i]!, copy.attached, { require: Boolean(input.requireReferrers) }).catch((e: unknown) => {
+  const result = await attach(input.engine, copy.spool, copy.job.destinations[i]!, copy.attached, { require: Boolean(input.requireReferrers), ...(after ? { after } : {}) }).catch((e: unknown) => {
     copy.results[i] = { error: e };
     throw e;
   });

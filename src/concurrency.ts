@@ -25,3 +25,24 @@ export class Limiter {
     }
   }
 }
+
+/**
+ * A Limiter for work that others may share: the first task of a key takes a slot; later ones
+ * of the same key wait for it (whatever its outcome) and then run without one, as what they
+ * have left to do is what the first already did.
+ */
+export class Slots {
+  private readonly limiter: Limiter;
+  private readonly leaders = new Map<string, Promise<unknown>>();
+  constructor(size: number) {
+    this.limiter = new Limiter(size);
+  }
+
+  run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const leader = this.leaders.get(key);
+    if (leader) return leader.then(fn, fn);
+    const op = this.limiter.run(fn);
+    this.leaders.set(key, op);
+    return op;
+  }
+}

@@ -6,7 +6,7 @@
  * destination; every failure is kept in the state for the command to report.
  */
 import type { ListrTask } from 'listr2';
-import { Limiter, settleAll } from '../concurrency.ts';
+import { Limiter, Slots, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { formatSize } from '../github.ts';
 import { layoutTags } from '../oci/layout.ts';
@@ -127,7 +127,8 @@ export function planTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
     },
     {
       title: 'Reading sources and destinations',
-      task: (_ctx, task) => task.newListr(state.copies.map((copy) => readTask(input, state, copy)), { concurrent: input.jobs, exitOnError: false }),
+      // Reads are small and the connections per registry are bounded (http.ts): more at once than copies.
+      task: (_ctx, task) => task.newListr(state.copies.map((copy) => readTask(input, state, copy)), { concurrent: Math.max(input.jobs, READS_AT_ONCE), exitOnError: false }),
     },
   ];
 }
@@ -179,12 +180,21 @@ export function copyTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
   return [
     {
       title: todo.length ? `Copying ${todo.length} image${todo.length === 1 ? '' : 's'}` : 'Every destination is up to date',
-      task: (_ctx, task) => task.newListr(todo.map((copy) => writeTask(input, state, copy)), { concurrent: input.jobs, exitOnError: false }),
+      task: (_ctx, task) => {
+        // --jobs bounds the images in transfer; a copy of an image another copy is writing to
+        // the same repository (twenty tags of one image) waits for it and writes its tag without
+        // a slot, so that twenty tags are not written four at a time.
+        const slots = new Slots(input.jobs);
+        return task.newListr(todo.map((copy) => writeTask(input, state, copy, slots)), { concurrent: true, exitOnError: false });
+      },
     },
   ];
 }
 
-function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): ListrTask {
+/** Copies reading at once. */
+const READS_AT_ONCE = 16;
+
+function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy, slots: Slots): ListrTask {
   const image = copy.image!;
   let remaining = copy.job.destinations.length;
   // The spool (and its temp files) goes as soon as the image's last destination is done.
@@ -197,7 +207,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
     const label = `→ ${destinationName(d, image.root.digest)}`;
     return {
       title: label,
-      task: (_ctx, task) => recording(state, async () => {
+      task: (_ctx, task) => recording(state, () => slots.run(`${destinationName({ ...d, tag: undefined } as typeof d)}@${image.root.digest}`, async () => {
         if (planSummary(plan).unchanged) {
           task.title = `${label}: already there`;
           await attachTo(input, copy, i, task);
@@ -219,7 +229,7 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): L
         });
         // What is attached goes alongside: its blobs now, its manifests after their subjects.
         await settleAll([writing, attachTo(input, copy, i, task, writing)]);
-      }).finally(finished),
+      })).finally(finished),
     };
   };
   return {

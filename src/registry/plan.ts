@@ -231,9 +231,9 @@ export class Engine {
    */
   mergeFallbackTag(repo: Repository, tag: string, entries: readonly Record<string, unknown>[], dryRun = false): Promise<boolean> {
     const key = `${formatRepository(repo)}:${tag}`;
-    const read = () => this.client.findManifest(repo, tag, { signal: this.opts.signal, action: this.action(repo) }).then((m) => m?.bytes);
-    const last = this.fallbackTags.get(key);
-    const before = last ? last.then((held) => (held === 'unknown' ? read() : held.bytes)) : read();
+    const read = () => this.readFallbackTag(repo, tag);
+    const last = this.fallbackTags.get(key) ?? read().then((bytes) => ({ bytes }), () => 'unknown' as const);
+    const before = last.then((held) => (held === 'unknown' ? read() : held.bytes));
     const merged = before.then(async (existing) => {
       const { index, changed } = mergeFallbackIndex(existing, entries);
       if (changed && !dryRun) await this.client.putManifest(repo, tag, index.bytes, index.descriptor.mediaType, this.call(repo));
@@ -242,6 +242,16 @@ export class Engine {
     // A failed merge leaves the tag as the registry has it: the next one reads it again.
     this.fallbackTags.set(key, merged.then((m) => ({ bytes: m.bytes }), () => 'unknown' as const));
     return merged.then((m) => m.changed);
+  }
+
+  /** Reads a fallback tag ahead of its merge (while what it will list is still being written). */
+  prefetchFallbackTag(repo: Repository, tag: string): void {
+    const key = `${formatRepository(repo)}:${tag}`;
+    if (!this.fallbackTags.has(key)) this.fallbackTags.set(key, this.readFallbackTag(repo, tag).then((bytes) => ({ bytes }), () => 'unknown' as const));
+  }
+
+  private readFallbackTag(repo: Repository, tag: string): Promise<Uint8Array | undefined> {
+    return this.client.findManifest(repo, tag, { signal: this.opts.signal, action: this.action(repo) }).then((m) => m?.bytes);
   }
 
   /** Whether `repo` holds the blob; asked once per run. */

@@ -79,7 +79,7 @@ function registryDigestSource(client: RegistryClient, repo: Repository, d: Descr
     manifest: (x) => read(x.digest),
     async blob(x) {
       const { stream } = await client.getBlob(repo, x.digest, { ...call, size: x.size });
-      return { stream };
+      return { stream, verified: true };
     },
   };
 }
@@ -274,6 +274,17 @@ export async function attach(engine: Engine, spool: Spool, dest: Destination, at
   });
   // A layout is written under its lock, one write at a time.
   if (isLayoutDestination(dest)) await after;
+  else {
+    // Whether the destination has the referrers API, and the fallback tags it holds, are
+    // asked while the image and its referrers are written; the merges wait for the writes.
+    const repo = dest.repository;
+    const early = [...new Set(attached.filter((a) => a.entry).map((a) => a.subject))];
+    if (early.length && !opts.dryRun) {
+      engine.hasReferrersApi(repo, early[0]!).then((api) => {
+        if (!api) for (const subject of early) engine.prefetchFallbackTag(repo, fallbackTag(subject));
+      }, () => undefined);
+    }
+  }
   let written = 0;
   let present = 0;
   const refused: string[] = [];

@@ -108,7 +108,7 @@ export function registrySource(client: RegistryClient, ref: Reference, memo?: So
     },
     async blob(d, signal) {
       const { stream } = await client.getBlob(repo, d.digest, { ...call(signal), size: d.size });
-      return { stream };
+      return { stream, verified: true };
     },
   };
 }

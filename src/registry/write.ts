@@ -83,7 +83,7 @@ export async function write(engine: Engine, image: SourceImage, plan: Destinatio
       descriptor: d,
       open: async () => {
         const c = await image.source.blob(d, engine.opts.signal);
-        if ('stream' in c) return verifying(c.stream, d, image.source.name);
+        if ('stream' in c) return c.verified ? c.stream : verifying(c.stream, d, image.source.name);
         return (await spooled(d)).open();
       },
     });

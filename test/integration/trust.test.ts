@@ -231,6 +231,32 @@ describe('mirror keeps what cosign attached', () => {
     assert.equal(a.exitCode, 0, a.stderr);
   });
 
+  it('tags sharing the image: what is attached is asked of the source once, and goes with every tag', async () => {
+    const client = new RegistryClient({ insecure: [reg.host] });
+    const tagsOf = ['s1', 's2', 's3', 's4', 's5'];
+    try {
+      const repo = { registry: reg.host, repository: 'trust/pause' };
+      const index = await client.getManifest(repo, '3.10');
+      for (const t of tagsOf) await client.putManifest(repo, t, index.bytes, index.mediaType);
+    } finally {
+      await client.close();
+    }
+    const before = (await reg.requests()).length;
+    const r = await runCli(['mirror', `${reg.host}/trust/pause`, `${reg.host}/shared-tags/pause`, '--tags', tagsOf.join(','), '--insecure-registry', reg.host, '--json']);
+    assert.equal(r.exitCode, 0, r.stderr);
+    const report = JSON.parse(r.stdout) as { copies: { referrers: { count: number } }[] };
+    assert.deepEqual(report.copies.map((c) => c.referrers.count), tagsOf.map(() => 11));
+    const asked = (await reg.requests()).slice(before).filter((q) => q.url.startsWith('/v2/trust/pause/'));
+    // Per subject (the index, its five images, the eleven referrers): one referrers lookup, one fallback tag read.
+    const lookups = (kind: RegExp) => asked.filter((q) => kind.test(q.url)).map((q) => `${q.method} ${q.url}`);
+    const count = (list: string[]) => new Map(list.map((x) => [x, list.filter((y) => y === x).length]));
+    for (const [what, n] of count(lookups(/\/referrers\/|\/manifests\/sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$/))) assert.equal(n, 1, `${what} asked ${n} times`);
+    // The registry has no referrers API: once it said so, the repository is not asked again.
+    assert.ok(lookups(/\/referrers\//).length <= 6, `${lookups(/\/referrers\//).length} referrers API lookups`);
+    const v = await verify(`${reg.host}/shared-tags/pause@${published.digest}`);
+    assert.equal(v.exitCode, 0, v.stderr);
+  });
+
   it('the destination fallback index is merged, not overwritten', async () => {
     // cosign signs at the destination first; the mirror adds to its fallback index.
     const r = await runCli(publishArgs('merge/pause', ['--no-attestations']), { env });

@@ -23,7 +23,13 @@ export const MANY_RANGE = '>=3.0.0 <4.0.0';
 export const SHARED_TAGS = Array.from({ length: 20 }, (_, i) => `t${String(i).padStart(2, '0')}`);
 export const BIG_LAYER = 300 * 1024 * 1024;
 
-export const TOOLS = ['pause-build', 'crane', 'oras', 'skopeo'] as const;
+/**
+ * `pause-build --no-referrers` copies what crane copy and oras cp (without -r) copy: the image
+ * alone. The judged column stays pause-build's default, which carries signatures, SBOMs and
+ * provenance with the image.
+ */
+export const ALONE = 'pause-build --no-referrers';
+export const TOOLS = ['pause-build', ALONE, 'crane', 'oras', 'skopeo'] as const;
 export type Tool = (typeof TOOLS)[number];
 export const ROWS = ['one', 'distinct', 'shared', 'big'] as const;
 export type Row = (typeof ROWS)[number];
@@ -75,12 +81,14 @@ function plans(bench: Bench, cli: string, srcHost: string): Record<Row, Record<T
   const oneTag = [bench.tag];
   const oneImage = (tags: readonly string[]): Record<Tool, Plan> => ({
     'pause-build': { how: `pause-build mirror SRC:${tags[0]} DST`, steps: (s, d) => pb(() => [])(`${s}:${tags[0]}`, `${d}:${tags[0]}`) },
+    [ALONE]: { how: `pause-build mirror --no-referrers SRC:${tags[0]} DST`, steps: (s, d) => pb(() => ['--no-referrers'])(`${s}:${tags[0]}`, `${d}:${tags[0]}`) },
     crane: { how: 'crane copy', steps: tagged(tags, (s, d) => [crane, ['copy', '--insecure', s, d]]) },
     oras: { how: 'oras cp', steps: tagged(tags, (s, d) => [oras, ['cp', '--from-plain-http', '--to-plain-http', s, d]]) },
     skopeo: { how: 'skopeo copy --all --preserve-digests', steps: tagged(tags, (s, d) => ['skopeo', ['copy', '--all', '--preserve-digests', '-q', ...SKOPEO_TLS, `docker://${s}`, `docker://${d}`]]) },
   });
   const manyTags = (tags: readonly string[], selector: string): Record<Tool, Plan> => ({
     'pause-build': { how: `pause-build mirror --tags '${selector}'`, steps: pb(() => ['--tags', selector]) },
+    [ALONE]: { how: `pause-build mirror --no-referrers --tags '${selector}'`, steps: pb(() => ['--no-referrers', '--tags', selector]) },
     crane: { how: 'crane copy --all-tags', steps: (s, d) => [[crane, ['copy', '--insecure', '--all-tags', s, d]]] },
     // oras has no all-tags copy: one oras cp per tag.
     oras: { how: `oras cp ×${tags.length}`, steps: tagged(tags, (s, d) => [oras, ['cp', '--from-plain-http', '--to-plain-http', s, d]]) },

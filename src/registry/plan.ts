@@ -170,7 +170,7 @@ export class Engine {
   /** Manifests read from sources, shared by every image of the run. */
   readonly sourceMemo: SourceMemo = new Map();
   /** What sources were asked about attachments (referrers.ts). */
-  readonly referrerMemo: ReferrerMemo = { lists: new Map(), legacy: new Map(), noApi: new Set() };
+  readonly referrerMemo: ReferrerMemo = { lists: new Map(), legacy: new Map(), api: new Map() };
   /** `host/repo@digest` → whether the repository holds that manifest / blob. */
   private readonly manifestHeads = new Map<string, Promise<boolean>>();
   private readonly blobHeads = new Map<string, Promise<boolean>>();

@@ -16,7 +16,7 @@ import { isDigest, parseManifest } from '../oci/manifest.ts';
 import { fallbackTag, mergeFallbackIndex } from '../oci/referrers.ts';
 import type { Artifact } from '../oci/referrers.ts';
 import type { BuiltIndex, Descriptor } from '../oci/types.ts';
-import type { ManifestInfo, RegistryClient } from './client.ts';
+import type { Manifest, ManifestInfo, RegistryClient } from './client.ts';
 import { type Destination, type Engine, isLayoutDestination } from './plan.ts';
 import { type Repository, formatRepository } from './reference.ts';
 import { RegistryError } from './retry.ts';
@@ -94,15 +94,14 @@ export interface ReferrerMemo {
   /** `host/repo:tag` → a legacy cosign tag's manifest, or undefined. */
   readonly legacy: Map<string, Promise<ManifestInfo | undefined>>;
   /**
-   * Repositories whose registry answered that it has no referrers API: their fallback tags
-   * are asked straight away. Per repository, as a registry with the API may still answer
-   * 404 for a repository it does not know.
+   * Repositories whose registry answered whether it has the referrers API (per repository,
+   * as a registry with the API may still answer 404 for a repository it does not know).
    */
-  readonly noApi: Set<string>;
+  readonly api: Map<string, boolean>;
 }
 
 export function newReferrerMemo(): ReferrerMemo {
-  return { lists: new Map(), legacy: new Map(), noApi: new Set() };
+  return { lists: new Map(), legacy: new Map(), api: new Map() };
 }
 
 function remembered<T>(map: Map<string, Promise<T>>, key: string, ask: () => Promise<T>): Promise<T> {
@@ -120,13 +119,26 @@ export async function registryReferrers(client: RegistryClient, repo: Repository
   const name = formatRepository(repo);
   return remembered(memo.lists, `${name}@${digest}`, async () => {
     const call = { signal, action: `pull from ${name}` };
-    if (!memo.noApi.has(name)) {
-      const api = await client.getReferrers(repo, digest, call);
-      if (api) return referrerEntries(api, `the referrers of ${digest} in ${name}`);
-      memo.noApi.add(name);
+    const fallback = async (tagged: Promise<Manifest | undefined>) => {
+      const m = await tagged;
+      return m ? referrerEntries(m.bytes, `${name}:${fallbackTag(digest)}`) : [];
+    };
+    const api = memo.api.get(name);
+    if (api === false) return fallback(client.findManifest(repo, fallbackTag(digest), call));
+    // Until the registry has said whether it has the API, its fallback tag is asked alongside:
+    // a registry without one (most) then costs one round trip, not two.
+    const tagged = api === undefined ? client.findManifest(repo, fallbackTag(digest), call) : undefined;
+    tagged?.catch(() => undefined);
+    const list = await client.getReferrers(repo, digest, call).catch(async (e: unknown) => {
+      await tagged?.catch(() => undefined);
+      throw e;
+    });
+    memo.api.set(name, list !== undefined);
+    if (list) {
+      await tagged?.catch(() => undefined);
+      return referrerEntries(list, `the referrers of ${digest} in ${name}`);
     }
-    const tagged = await client.findManifest(repo, fallbackTag(digest), call);
-    return tagged ? referrerEntries(tagged.bytes, `${name}:${fallbackTag(digest)}`) : [];
+    return fallback(tagged ?? client.findManifest(repo, fallbackTag(digest), call));
   });
 }
 
@@ -261,17 +273,22 @@ function isRefusal(e: unknown): boolean {
 
 /**
  * Writes `attached` to `dest`, then the merged fallback indexes where the registry has no
- * referrers API. `after` is the write of their subjects' image: a referrer's blobs go
- * alongside it, its manifest once its subject is written (a signature of an attestation
- * after the attestation), and the fallback tags once everything they list and describe is
- * there. `require`: a refused artifact is an error instead of a warning.
+ * referrers API. `after` is the write of their subjects' image, `subjects` the moment its
+ * manifests are in: a referrer's blobs go alongside it, its manifest once its subject is
+ * written (a signature of an attestation after the attestation), and the fallback tags once
+ * everything they list and describe is there. `require`: a refused artifact is an error
+ * instead of a warning.
  */
-export async function attach(engine: Engine, spool: Spool, dest: Destination, attached: readonly Attached[], opts: { require?: boolean; dryRun?: boolean; after?: Promise<unknown> } = {}): Promise<AttachResult> {
+export async function attach(engine: Engine, spool: Spool, dest: Destination, attached: readonly Attached[], opts: { require?: boolean; dryRun?: boolean; after?: Promise<unknown>; subjects?: Promise<unknown> } = {}): Promise<AttachResult> {
   const after = opts.after ?? Promise.resolve();
+  // The image's manifests are in (its tags may not be yet): what referrer manifests wait for.
+  const manifestsIn = opts.subjects ?? after;
   let afterFailed: { error: unknown } | undefined;
-  after.catch((error: unknown) => {
-    afterFailed = { error };
-  });
+  for (const p of [after, manifestsIn]) {
+    p.catch((error: unknown) => {
+      afterFailed = { error };
+    });
+  }
   // A layout is written under its lock, one write at a time.
   if (isLayoutDestination(dest)) await after;
   else {
@@ -299,7 +316,7 @@ export async function attach(engine: Engine, spool: Spool, dest: Destination, at
     const what = a.tag ?? `the ${a.artifactType ?? 'referrer'} ${a.digest.slice(0, 19)}…`;
     // Its subject: another referrer (written by this call), else the image.
     const parent = writes.get(a.subject);
-    const subject = parent ? parent.then((ok) => ok) : after.then(() => true);
+    const subject = parent ? parent.then((ok) => ok) : manifestsIn.then(() => true);
     try {
       const image: SourceImage = await limiter.run(() => resolveImage(a.source, engine.opts.signal ? { signal: engine.opts.signal } : {}));
       const plan = await limiter.run(() => engine.plan(image, target));

@@ -215,20 +215,31 @@ function writeTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy, sl
         }
         let done = 0;
         let moved = 0;
+        let manifestsIn!: () => void;
+        let manifestsFailed!: (e: unknown) => void;
+        const subjects = new Promise<void>((resolve, reject) => {
+          manifestsIn = resolve;
+          manifestsFailed = reject;
+        });
         const writing = write(input.engine, image, plan, copy.spool, (e) => {
+          if (e.type === 'manifest' && e.digest === image.root.digest) manifestsIn();
           if (e.type !== 'blob') return;
           done++;
           if (e.status === 'uploaded') moved += e.descriptor.size;
           task.title = `${label}: ${done}/${plan.blobs.length} blobs, ${formatSize(moved)} uploaded`;
         }, { onlyDestination: copy.job.destinations.length === 1 }).then((result) => {
+          manifestsIn();
           copy.results[i] = result;
           task.title = `${label}: ${destinationSummary(destinationReport(d, image.root.digest, result), false)}`;
         }, (e: unknown) => {
+          manifestsFailed(e);
           copy.results[i] = { error: e };
           throw e;
         });
-        // What is attached goes alongside: its blobs now, its manifests after their subjects.
-        await settleAll([writing, attachTo(input, copy, i, task, writing)]);
+        subjects.catch(() => undefined);
+        // What is attached goes alongside: its blobs now, its manifests once the image's are in,
+        // the fallback tags once the image is written, tags and all.
+        await settleAll([writing, attachTo(input, copy, i, task, writing, subjects)]);
       })).finally(finished),
     };
   };
@@ -261,9 +272,9 @@ async function carried(input: MirrorInput, copy: PlannedCopy, image: SourceImage
   if (image.rewritten) copy.leftBehind = onIndex.filter((a) => a.subject === image.sourceDigest).length;
 }
 
-async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }, after?: Promise<unknown>): Promise<void> {
+async function attachTo(input: MirrorInput, copy: PlannedCopy, i: number, task: { title: string }, after?: Promise<unknown>, subjects?: Promise<unknown>): Promise<void> {
   if (!copy.attached?.length) return;
-  const result = await attach(input.engine, copy.spool, copy.job.destinations[i]!, copy.attached, { require: Boolean(input.requireReferrers), ...(after ? { after } : {}) }).catch((e: unknown) => {
+  const result = await attach(input.engine, copy.spool, copy.job.destinations[i]!, copy.attached, { require: Boolean(input.requireReferrers), ...(after ? { after } : {}), ...(subjects ? { subjects } : {}) }).catch((e: unknown) => {
     copy.results[i] = { error: e };
     throw e;
   });

@@ -8,6 +8,17 @@ export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]
   return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
 }
 
+/** The answer under `key`, asked once; a failed ask is forgotten, so that the next asks again. */
+export function remember<T>(map: Map<string, Promise<T>>, key: string, ask: () => Promise<T>): Promise<T> {
+  let entry = map.get(key);
+  if (!entry) {
+    entry = ask();
+    map.set(key, entry);
+    entry.catch(() => map.delete(key));
+  }
+  return entry;
+}
+
 /** A small semaphore: at most `size` tasks at once. */
 export class Limiter {
   private active = 0;

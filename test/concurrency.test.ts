@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Limiter, Slots } from '../src/concurrency.ts';
+import { Limiter, Slots, remember } from '../src/concurrency.ts';
 
 /** A task that records when it runs and ends when released. */
 function gate() {
@@ -70,5 +70,19 @@ describe('Slots', () => {
     const follower = slots.run('k', async () => 'ran');
     await assert.rejects(failed, /first failed/);
     assert.equal(await follower, 'ran');
+  });
+});
+
+describe('remember', () => {
+  it('asks once per key, and again after a failure', async () => {
+    const memo = new Map<string, Promise<number>>();
+    let asks = 0;
+    const ask = async () => ++asks;
+    assert.deepEqual(await Promise.all([remember(memo, 'a', ask), remember(memo, 'a', ask), remember(memo, 'b', ask)]), [1, 1, 2]);
+    await assert.rejects(remember(memo, 'c', async () => {
+      throw new Error('no answer');
+    }));
+    assert.equal(await remember(memo, 'c', ask), 3);
+    assert.equal(asks, 3);
   });
 });

@@ -17,7 +17,7 @@
  * destination `tag` is that name. The subject must be written first, so that a referrer
  * never names missing content.
  */
-import { Limiter, settleAll } from '../concurrency.ts';
+import { Limiter, remember, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { checkLayoutDestination, layoutHasBlob, layoutTagDigest } from '../oci/layout.ts';
 import { mergeFallbackIndex } from '../oci/referrers.ts';
@@ -153,16 +153,6 @@ export function planSummary(plan: DestinationPlan): DestinationResult {
     tags: plan.tags,
     unchanged: manifestsWritten === 0 && plan.tags.every((t) => t.status === 'unchanged'),
   };
-}
-
-function remember<T>(map: Map<string, Promise<T>>, key: string, ask: () => Promise<T>): Promise<T> {
-  let entry = map.get(key);
-  if (!entry) {
-    entry = ask();
-    map.set(key, entry);
-    entry.catch(() => map.delete(key));
-  }
-  return entry;
 }
 
 /** One run of the engine: plan (this file), then write (write.ts). */

@@ -9,11 +9,11 @@
  * with what it already lists (another tool's entries survive) and written last, after the
  * manifests it names.
  */
-import { Limiter, settleAll } from '../concurrency.ts';
+import { Limiter, remember, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { addLayoutEntries, layoutUntagged, readLayoutBlob, readLayoutManifest } from '../oci/layout.ts';
 import { isDigest, parseManifest } from '../oci/manifest.ts';
-import { fallbackTag, mergeFallbackIndex } from '../oci/referrers.ts';
+import { fallbackTag } from '../oci/referrers.ts';
 import type { Artifact } from '../oci/referrers.ts';
 import type { BuiltIndex, Descriptor } from '../oci/types.ts';
 import type { Manifest, ManifestInfo, RegistryClient } from './client.ts';
@@ -104,20 +104,10 @@ export function newReferrerMemo(): ReferrerMemo {
   return { lists: new Map(), legacy: new Map(), api: new Map() };
 }
 
-function remembered<T>(map: Map<string, Promise<T>>, key: string, ask: () => Promise<T>): Promise<T> {
-  let entry = map.get(key);
-  if (!entry) {
-    entry = ask();
-    map.set(key, entry);
-    entry.catch(() => map.delete(key));
-  }
-  return entry;
-}
-
 /** The referrers of `digest` in a registry: through the API when it has one, else the fallback tag. */
 export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal, memo: ReferrerMemo = newReferrerMemo()): Promise<Record<string, unknown>[]> {
   const name = formatRepository(repo);
-  return remembered(memo.lists, `${name}@${digest}`, async () => {
+  return remember(memo.lists, `${name}@${digest}`, async () => {
     const call = { signal, action: `pull from ${name}` };
     const fallback = async (tagged: Promise<Manifest | undefined>) => {
       const m = await tagged;
@@ -154,7 +144,7 @@ export async function discoverInRegistry(client: RegistryClient, repo: Repositor
   const memo = opts.memo ?? newReferrerMemo();
   const name = formatRepository(repo);
   const asks = opts.legacy ? roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` }))) : [];
-  const heads = settleAll(asks.map((a) => remembered(memo.legacy, `${name}:${a.tag}`, () => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${name}` })))));
+  const heads = settleAll(asks.map((a) => remember(memo.legacy, `${name}:${a.tag}`, () => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${name}` })))));
   heads.catch(() => undefined);
   const found: Attached[] = [];
   const seen = new Set(roots);
@@ -345,16 +335,16 @@ export async function attach(engine: Engine, spool: Spool, dest: Destination, at
       return false;
     }
   };
-  // Each after what it is attached to has started, so that it finds that write to follow.
-  const started = new Set<Attached>();
+  // Each after what it is attached to, so that it finds that write to follow; the order is
+  // settled before anything starts.
+  const ordered = new Set<Attached>();
   const pending = [...attached];
   while (pending.length > 0) {
-    const i = pending.findIndex((a) => (byDigest.get(a.subject) ?? []).every((x) => started.has(x)));
+    const i = pending.findIndex((a) => (byDigest.get(a.subject) ?? []).every((x) => ordered.has(x)));
     if (i < 0) throw new PauseBuildError('the referrers of the image refer to each other in a cycle', { hint: 'pass --no-referrers to copy the image alone' });
-    const [a] = pending.splice(i, 1);
-    started.add(a!);
-    writes.set(a!.digest, one(a!));
+    ordered.add(pending.splice(i, 1)[0]!);
   }
+  for (const a of ordered) writes.set(a.digest, one(a));
   await settleAll([after, ...writes.values()]);
   // In the order found, whatever order the writes ended in: the same copy gives the same fallback index.
   const withEntries = attached.filter((a) => a.entry && landed.has(a));

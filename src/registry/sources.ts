@@ -14,7 +14,7 @@
  * subject first). Nothing here needs to change to carry them.
  */
 import { Readable } from 'node:stream';
-import { Limiter, settleAll } from '../concurrency.ts';
+import { Limiter, remember, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { sha256Digest } from '../oci/blob.ts';
 import { layoutEntry, layoutReference, openLayoutBlob, readLayoutManifest } from '../oci/layout.ts';
@@ -55,18 +55,6 @@ export interface ImageSource {
 /** What a run has fetched already, so that tags sharing content share the reads: `host/repo@digest` → manifest. */
 export type SourceMemo = Map<string, Promise<ManifestDoc>>;
 
-function memoized(memo: SourceMemo | undefined, key: string, fetch: () => Promise<ManifestDoc>): Promise<ManifestDoc> {
-  if (!memo) return fetch();
-  let entry = memo.get(key);
-  if (!entry) {
-    entry = fetch();
-    memo.set(key, entry);
-    // A failure is not kept: the next ask tries again.
-    entry.catch(() => memo.delete(key));
-  }
-  return entry;
-}
-
 /** A hint naming up to eight of the repository's tags, versions first; empty when they cannot be listed. */
 async function tagsHint(list: () => Promise<string[]>): Promise<string> {
   const tags = await list().catch(() => undefined);
@@ -104,7 +92,8 @@ export function registrySource(client: RegistryClient, ref: Reference, memo?: So
     },
     manifest: (d, signal) => {
       checkManifestSize(d.size, `${name} manifest ${d.digest}`);
-      return memoized(memo, `${formatRepository(repo)}@${d.digest}`, () => read(d.digest, d.mediaType, signal));
+      const fetch = () => read(d.digest, d.mediaType, signal);
+      return memo ? remember(memo, `${formatRepository(repo)}@${d.digest}`, fetch) : fetch();
     },
     async blob(d, signal) {
       const { stream } = await client.getBlob(repo, d.digest, { ...call(signal), size: d.size });

@@ -79,4 +79,9 @@ export class RegistryClient {
   listTags(repo: Repository, opts: CallOptions & { readonly pageSize?: number } = {}) {
     return tags.listTags(this.t, repo, opts);
   }
+
+  /** The tags when the whole list fits in `maxPages` pages, else undefined. */
+  listTagsWithin(repo: Repository, maxPages: number, opts: CallOptions & { readonly pageSize?: number } = {}) {
+    return tags.listTagsWithin(this.t, repo, maxPages, opts);
+  }
 }

@@ -160,7 +160,7 @@ export class Engine {
   /** Manifests read from sources, shared by every image of the run. */
   readonly sourceMemo: SourceMemo = new Map();
   /** What sources were asked about attachments (referrers.ts). */
-  readonly referrerMemo: ReferrerMemo = { lists: new Map(), legacy: new Map(), api: new Map() };
+  readonly referrerMemo: ReferrerMemo = { lists: new Map(), legacy: new Map(), api: new Map(), tags: new Map() };
   /** `host/repo@digest` → whether the repository holds that manifest / blob. */
   private readonly manifestHeads = new Map<string, Promise<boolean>>();
   private readonly blobHeads = new Map<string, Promise<boolean>>();
@@ -173,6 +173,8 @@ export class Engine {
 
   /** `host/repo` → whether its registry has the referrers API. */
   private readonly referrerApis = new Map<string, Promise<boolean>>();
+  /** `host/repo` → its tags when the run first looked (undefined: more than a page, or unreadable). */
+  private readonly tagLists = new Map<string, Promise<ReadonlySet<string> | undefined>>();
   /** `host/repo:tag` → the fallback index this run last left there (undefined: none). */
   private readonly fallbackTags = new Map<string, Promise<{ readonly bytes: Uint8Array | undefined } | 'unknown'>>();
 
@@ -240,8 +242,14 @@ export class Engine {
     if (!this.fallbackTags.has(key)) this.fallbackTags.set(key, this.readFallbackTag(repo, tag).then((bytes) => ({ bytes }), () => 'unknown' as const));
   }
 
-  private readFallbackTag(repo: Repository, tag: string): Promise<Uint8Array | undefined> {
-    return this.client.findManifest(repo, tag, { signal: this.opts.signal, action: this.action(repo) }).then((m) => m?.bytes);
+  /** A fallback tag's index; one that the repository's tag list (read once per run, if one page) lacks is not asked for. */
+  private async readFallbackTag(repo: Repository, tag: string): Promise<Uint8Array | undefined> {
+    const listed = await remember(this.tagLists, formatRepository(repo), async () => {
+      const tags = await this.client.listTagsWithin(repo, 1, { signal: this.opts.signal, action: this.action(repo) }).catch(() => undefined);
+      return tags && new Set(tags);
+    });
+    if (listed && !listed.has(tag)) return undefined;
+    return (await this.client.findManifest(repo, tag, { signal: this.opts.signal, action: this.action(repo) }))?.bytes;
   }
 
   /** Whether `repo` holds the blob; asked once per run. */

@@ -98,26 +98,37 @@ export interface ReferrerMemo {
    * as a registry with the API may still answer 404 for a repository it does not know).
    */
   readonly api: Map<string, boolean>;
+  /**
+   * `host/repo` → its tags, or undefined when the list is long or cannot be read. A fallback
+   * or legacy tag that is not in the list is not asked for: one GET of the list stands for
+   * the dozens of lookups an image's attachments would otherwise take.
+   */
+  readonly tags: Map<string, Promise<ReadonlySet<string> | undefined>>;
 }
 
 export function newReferrerMemo(): ReferrerMemo {
-  return { lists: new Map(), legacy: new Map(), api: new Map() };
+  return { lists: new Map(), legacy: new Map(), api: new Map(), tags: new Map() };
 }
 
+/** Pages of the tag list read to learn which attachment tags exist; a longer list is not used. */
+const TAG_LIST_PAGES = 1;
+
 /** The referrers of `digest` in a registry: through the API when it has one, else the fallback tag. */
-export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal, memo: ReferrerMemo = newReferrerMemo()): Promise<Record<string, unknown>[]> {
+export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal, memo: ReferrerMemo = newReferrerMemo(), listed?: ReadonlySet<string>): Promise<Record<string, unknown>[]> {
   const name = formatRepository(repo);
   return remember(memo.lists, `${name}@${digest}`, async () => {
     const call = { signal, action: `pull from ${name}` };
+    const tag = fallbackTag(digest);
+    const find = () => (listed && !listed.has(tag) ? Promise.resolve(undefined) : client.findManifest(repo, tag, call));
     const fallback = async (tagged: Promise<Manifest | undefined>) => {
       const m = await tagged;
-      return m ? referrerEntries(m.bytes, `${name}:${fallbackTag(digest)}`) : [];
+      return m ? referrerEntries(m.bytes, `${name}:${tag}`) : [];
     };
     const api = memo.api.get(name);
-    if (api === false) return fallback(client.findManifest(repo, fallbackTag(digest), call));
+    if (api === false) return fallback(find());
     // Until the registry has said whether it has the API, its fallback tag is asked alongside:
     // a registry without one (most) then costs one round trip, not two.
-    const tagged = api === undefined ? client.findManifest(repo, fallbackTag(digest), call) : undefined;
+    const tagged = api === undefined ? find() : undefined;
     tagged?.catch(() => undefined);
     const list = await client.getReferrers(repo, digest, call).catch(async (e: unknown) => {
       await tagged?.catch(() => undefined);
@@ -128,7 +139,7 @@ export async function registryReferrers(client: RegistryClient, repo: Repository
       await tagged?.catch(() => undefined);
       return referrerEntries(list, `the referrers of ${digest} in ${name}`);
     }
-    return fallback(tagged ?? client.findManifest(repo, fallbackTag(digest), call));
+    return fallback(tagged ?? find());
   });
 }
 
@@ -143,7 +154,11 @@ export async function discoverInRegistry(client: RegistryClient, repo: Repositor
   const limiter = new Limiter(LOOKUPS_AT_ONCE);
   const memo = opts.memo ?? newReferrerMemo();
   const name = formatRepository(repo);
-  const asks = opts.legacy ? roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` }))) : [];
+  const listed = await remember(memo.tags, name, async () => {
+    const tags = await client.listTagsWithin(repo, TAG_LIST_PAGES, { signal: opts.signal, action: `list tags of ${name}` }).catch(() => undefined);
+    return tags && new Set(tags);
+  });
+  const asks = (opts.legacy ? roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` }))) : []).filter((a) => !listed || listed.has(a.tag));
   const heads = settleAll(asks.map((a) => remember(memo.legacy, `${name}:${a.tag}`, () => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${name}` })))));
   heads.catch(() => undefined);
   const found: Attached[] = [];
@@ -151,7 +166,7 @@ export async function discoverInRegistry(client: RegistryClient, repo: Repositor
   let frontier = [...roots];
   try {
     while (frontier.length > 0) {
-      const lists = await settleAll(frontier.map((subject) => limiter.run(() => registryReferrers(client, repo, subject, opts.signal, memo))));
+      const lists = await settleAll(frontier.map((subject) => limiter.run(() => registryReferrers(client, repo, subject, opts.signal, memo, listed))));
       const next: string[] = [];
       frontier.forEach((subject, i) => {
         for (const entry of lists[i]!) {

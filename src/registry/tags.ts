@@ -6,17 +6,27 @@ import type { CallOptions, RegistryTransport } from './transport.ts';
 
 /** Every tag of the repository, following Link pagination; [] when the repository is unknown. */
 export async function listTags(t: RegistryTransport, repo: Repository, opts: CallOptions & { readonly pageSize?: number } = {}): Promise<string[]> {
+  return (await pages(t, repo, opts, 10_000)).tags;
+}
+
+/** The tags when the whole list fits in `maxPages` pages, else undefined. */
+export async function listTagsWithin(t: RegistryTransport, repo: Repository, maxPages: number, opts: CallOptions & { readonly pageSize?: number } = {}): Promise<string[] | undefined> {
+  const { tags, complete } = await pages(t, repo, opts, maxPages);
+  return complete ? tags : undefined;
+}
+
+async function pages(t: RegistryTransport, repo: Repository, opts: CallOptions & { readonly pageSize?: number }, maxPages: number): Promise<{ tags: string[]; complete: boolean }> {
   const session = t.session(repo.registry);
   const action = t.action(repo, opts, 'list tags of');
   const tags: string[] = [];
   let url: URL | undefined = t.repoUrl(repo, 'tags/list');
   url.searchParams.set('n', String(opts.pageSize ?? 1000));
-  for (let page = 0; url && page < 10_000; page++) {
+  for (let page = 0; url && page < maxPages; page++) {
     const res: HttpAnswer = await t.send({
       session, method: 'GET', url, scopes: t.scopes(repo, opts.access), ok: [200, 404], what: 'tag list', action, signal: opts.signal, retry: true, buffer: true,
     });
     const text = await res.text();
-    if (res.status === 404) return tags;
+    if (res.status === 404) return { tags, complete: true };
     let body: { tags?: unknown };
     try {
       body = JSON.parse(text) as typeof body;
@@ -27,5 +37,5 @@ export async function listTags(t: RegistryTransport, repo: Repository, opts: Cal
     const next = /<([^>]+)>\s*;\s*rel="?next"?/i.exec(res.headers.get('link') ?? '')?.[1];
     url = next ? new URL(next, url) : undefined;
   }
-  return tags;
+  return { tags, complete: url === undefined };
 }

@@ -18,6 +18,7 @@ import {
 import type { RegistryClient } from '../registry/client.ts';
 import { type DestinationPlan, type DestinationResult, type Engine, destinationName, planSummary } from '../registry/plan.ts';
 import { type SourceImage, layoutSource, registrySource, resolveImage } from '../registry/sources.ts';
+import { formatRepository } from '../registry/reference.ts';
 import { write } from '../registry/write.ts';
 import { type AttachResult, type Attached, attach, discoverInLayout, discoverInRegistry } from '../registry/referrers.ts';
 import { type VerifyKey, checkSignatures } from '../attest/verify.ts';
@@ -82,11 +83,14 @@ function planTitle(plan: DestinationPlan, digest: string): string {
   return `→ ${report.reference}: ${destinationSummary(report, true)}`;
 }
 
-function listTagsOf(client: RegistryClient, signal: AbortSignal | undefined) {
+function listTagsOf(client: RegistryClient, engine: Engine, signal: AbortSignal | undefined) {
   return async (source: SourceSpec): Promise<string[]> => {
     if (source.kind === 'layout') return layoutTags(source.dir);
     const repo = { registry: source.ref.registry, repository: source.ref.repository };
-    return client.listTags(repo, { signal, action: `list tags of ${sourceName(source)}` });
+    const tags = await client.listTags(repo, { signal, action: `list tags of ${sourceName(source)}` });
+    // The same list tells which fallback and legacy tags exist (referrers.ts).
+    if (!engine.referrerMemo.tags.has(formatRepository(repo))) engine.referrerMemo.tags.set(formatRepository(repo), Promise.resolve(new Set(tags)));
+    return tags;
   };
 }
 
@@ -106,7 +110,7 @@ export function planTasks(input: MirrorInput, state: MirrorState): ListrTask[] {
       title: selecting ? 'Selecting tags' : 'Reading the request',
       task: async (_ctx, task) => {
         const limiter = new Limiter(input.jobs);
-        const list = listTagsOf(input.client, input.signal);
+        const list = listTagsOf(input.client, input.engine, input.signal);
         const expanded = await Promise.allSettled(input.entries.map((e) => limiter.run(() => expandEntry(e, list))));
         const jobs: MirrorJob[] = [];
         for (const r of expanded) {

@@ -216,8 +216,13 @@ describe('push to a plain registry', () => {
     });
     proxyUrl = `http://${proxy.host}`;
     try {
-      assert.deepEqual(await clientFor(proxy.host).listTags({ registry: proxy.host, repository: 'paged' }, { pageSize: 2 }), ['a', 'b', 'c', 'd', 'e']);
+      const paged = { registry: proxy.host, repository: 'paged' };
+      assert.deepEqual(await clientFor(proxy.host).listTags(paged, { pageSize: 2 }), ['a', 'b', 'c', 'd', 'e']);
       assert.equal(proxy.count('GET', /tags\/list/), 3);
+      // A list longer than the pages allowed is no answer, not a part of one.
+      assert.equal(await clientFor(proxy.host).listTagsWithin(paged, 2, { pageSize: 2 }), undefined);
+      assert.equal(proxy.count('GET', /tags\/list/), 5);
+      assert.deepEqual(await clientFor(proxy.host).listTagsWithin(paged, 3, { pageSize: 2 }), ['a', 'b', 'c', 'd', 'e']);
     } finally {
       await proxy.stop();
     }

@@ -253,6 +253,11 @@ describe('mirror keeps what cosign attached', () => {
     for (const [what, n] of count(lookups(/\/referrers\/|\/manifests\/sha256-[0-9a-f]{64}(\.(sig|att|sbom))?$/))) assert.equal(n, 1, `${what} asked ${n} times`);
     // The registry has no referrers API: once it said so, the repository is not asked again.
     assert.ok(lookups(/\/referrers\//).length <= 6, `${lookups(/\/referrers\//).length} referrers API lookups`);
+    // The tag list (read for --tags) says which fallback and legacy tags exist: no other is asked for.
+    const listed = new Set(await tags('trust/pause'));
+    const askedTags = asked.map((q) => /\/manifests\/(sha256-[0-9a-f]{64}(?:\.\w+)?)$/.exec(q.url)?.[1]).filter((t): t is string => t !== undefined);
+    assert.ok(askedTags.length > 0, 'the fallback tags were read');
+    assert.deepEqual(askedTags.filter((t) => !listed.has(t)), [], 'tags the list lacks were asked for');
     const v = await verify(`${reg.host}/shared-tags/pause@${published.digest}`);
     assert.equal(v.exitCode, 0, v.stderr);
   });

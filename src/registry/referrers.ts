@@ -113,6 +113,15 @@ export function newReferrerMemo(): ReferrerMemo {
 /** Pages of the tag list read to learn which attachment tags exist; a longer list is not used. */
 const TAG_LIST_PAGES = 1;
 
+/** The repository's tags when they fit in a page (what says which attachment tags exist); asked once per run. */
+export function sourceTags(client: RegistryClient, repo: Repository, memo: ReferrerMemo, signal?: AbortSignal): Promise<ReadonlySet<string> | undefined> {
+  const name = formatRepository(repo);
+  return remember(memo.tags, name, async () => {
+    const tags = await client.listTagsWithin(repo, TAG_LIST_PAGES, { signal, action: `list tags of ${name}` }).catch(() => undefined);
+    return tags && new Set(tags);
+  });
+}
+
 /** The referrers of `digest` in a registry: through the API when it has one, else the fallback tag. */
 export async function registryReferrers(client: RegistryClient, repo: Repository, digest: string, signal?: AbortSignal, memo: ReferrerMemo = newReferrerMemo(), listed?: ReadonlySet<string>): Promise<Record<string, unknown>[]> {
   const name = formatRepository(repo);
@@ -154,10 +163,7 @@ export async function discoverInRegistry(client: RegistryClient, repo: Repositor
   const limiter = new Limiter(LOOKUPS_AT_ONCE);
   const memo = opts.memo ?? newReferrerMemo();
   const name = formatRepository(repo);
-  const listed = await remember(memo.tags, name, async () => {
-    const tags = await client.listTagsWithin(repo, TAG_LIST_PAGES, { signal: opts.signal, action: `list tags of ${name}` }).catch(() => undefined);
-    return tags && new Set(tags);
-  });
+  const listed = await sourceTags(client, repo, memo, opts.signal);
   const asks = (opts.legacy ? roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` }))) : []).filter((a) => !listed || listed.has(a.tag));
   const heads = settleAll(asks.map((a) => remember(memo.legacy, `${name}:${a.tag}`, () => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${name}` })))));
   heads.catch(() => undefined);

@@ -25,6 +25,14 @@ export function semverLib(): typeof Semver {
   return loaded;
 }
 
+let validate: typeof Semver.valid | undefined;
+
+/** semver's own check of a version, without loading the rest of semver (most of its load time). */
+function semverValid(version: string): string | null {
+  validate ??= require('semver/functions/valid') as typeof Semver.valid;
+  return validate(version);
+}
+
 export interface Version {
   /** What goes in image tags and VERSION: the input without a leading `v`. */
   readonly tag: string;
@@ -40,7 +48,7 @@ export function parseVersion(input: string): Version {
   const text = input.trim();
   const m = VERSION_RE.exec(text);
   const full = m ? `${m[1]}.${m[2]}.${m[3] ?? '0'}${m[4] ? `-${m[4]}` : ''}` : undefined;
-  if (!m || !full || !semverLib().valid(full)) {
+  if (!m || !full || !semverValid(full)) {
     throw new PauseBuildError(`invalid version "${input.trim()}"`, { hint: FORM_HINT });
   }
   // 3.11-rc.1 and 3.11.0-rc.1 would be two git tags for one version: Kubernetes writes the patch.

@@ -8,7 +8,7 @@ import { compileWindows } from '../compile-windows.ts';
 import { runner, smokeTest } from '../emulate.ts';
 import { smokeTestWindows } from '../wine.ts';
 import { PauseBuildError } from '../errors.ts';
-import { builderSpec, ensureBuilder, findBuilder } from '../toolchain/builder.ts';
+import { builderSpec, ensureBuilder, findBuilder, likelyEngine } from '../toolchain/builder.ts';
 import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
@@ -21,8 +21,7 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
     {
       title: 'Choosing a toolchain',
       task: async (_ctx, task) => {
-        // Usually the engine answers and has the builder: one `image inspect` tells both.
-        const likely = opts.engine === undefined ? 'podman' : opts.engine === 'podman' || opts.engine === 'docker' ? opts.engine : undefined;
+        const likely = likelyEngine(opts.engine);
         const found = likely ? await findBuilder(likely, builderSpec(opts.root, opts.base)) : undefined;
         if (likely && found) {
           state.builderImage = found.image;

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import type { Command } from 'commander';
 import type { Runtime } from './commands/common.ts';

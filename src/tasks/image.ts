@@ -3,7 +3,7 @@
  * mistake in it costs nothing), compile every arch (the bin stage), assemble each arch's
  * image from its binary, then the index, then write the OCI layout.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListrTask } from 'listr2';
 import { PauseBuildError } from '../errors.ts';
@@ -202,7 +202,6 @@ function windowsAssembleTask(opts: ImageOptions, state: ImageState): ListrTask[]
 }
 
 async function writeBaseBlobs(dir: string, tag: string, images: readonly BuiltImage[]): Promise<void> {
-  const { mkdir, rename, stat, writeFile } = await import('node:fs/promises');
   const { canonicalJson, sha256Digest } = await import('../oci/blob.ts');
   await checkLayoutTarget(dir, tag);
   await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });

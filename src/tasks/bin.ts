@@ -64,6 +64,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
       toolchain: state.toolchain!,
       signal: opts.signal,
       cache,
+      ...(state.besideCompile ? { besides: state.besideCompile } : {}),
     });
     return batch.get(arch)!;
   };

@@ -46,18 +46,23 @@ const FIELD_RE = /^[\w.+:~-]+$/;
 /**
  * One shell script that prints a tab-separated line per arch: arch, libc package, its
  * version, compiler package, its version, the compiler's own version. Names come from the
- * arch table (checked here), never from input.
+ * arch table (checked here), never from input. One dpkg-query answers for every package:
+ * each call reads the whole package database again.
  */
 export function componentsScript(platforms: readonly Platform[]): string {
-  return platforms
-    .map((p) => {
-      const libc = libcPackage(p);
-      const gccPkg = compilerPackage(p);
-      for (const word of [p.arch, libc, gccPkg, p.triple]) if (!FIELD_RE.test(word)) throw new PauseBuildError(`unexpected name "${word}" in the arch table`);
-      const q = (pkg: string) => `$(dpkg-query -W -f='\${Version}' ${pkg} 2>/dev/null)`;
-      return `printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' ${p.arch} ${libc} "${q(libc)}" ${gccPkg} "${q(gccPkg)}" "$(${p.triple}-gcc -dumpfullversion 2>/dev/null)"`;
-    })
-    .join('\n');
+  const rows = platforms.map((p) => {
+    const libc = libcPackage(p);
+    const gccPkg = compilerPackage(p);
+    for (const word of [p.arch, libc, gccPkg, p.triple]) if (!FIELD_RE.test(word)) throw new PauseBuildError(`unexpected name "${word}" in the arch table`);
+    return { p, libc, gccPkg };
+  });
+  const packages = [...new Set(rows.flatMap((r) => [r.libc, r.gccPkg]))];
+  return [
+    `v="\n$(dpkg-query -W -f='\${Package}=\${Version}\\n' ${packages.join(' ')} 2>/dev/null)"`,
+    // The version after "\n<package>=" up to the end of its line; nothing for a package not there.
+    `ver() { r=\${v#*"\n$1="}; [ "$r" != "$v" ] && printf '%s' "\${r%%"\n"*}"; }`,
+    ...rows.map(({ p, libc, gccPkg }) => `printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' ${p.arch} ${libc} "$(ver ${libc})" ${gccPkg} "$(ver ${gccPkg})" "$(${p.triple}-gcc -dumpfullversion 2>/dev/null)"`),
+  ].join('\n');
 }
 
 /** Parses componentsScript's output; a missing version is an error naming the package. */

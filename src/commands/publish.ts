@@ -19,6 +19,7 @@ import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
 import { registryBaseSource } from '../windows/registry-source.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
 import { type AttachState, attachTask } from '../tasks/attach.ts';
+import { EarlyBlobs } from '../tasks/early-blobs.ts';
 import { type RecordedState, publishRecordDir, recordedPublishTask } from '../tasks/recorded.ts';
 import { runTasks } from '../tasks/run.ts';
 import { type Runtime, collect } from './common.ts';
@@ -172,50 +173,67 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     const records = !flags.byDigest && opts.cacheDir !== undefined && opts.windows.length === 0 ? new PublishRecords(publishRecordDir(opts.cacheDir)) : undefined;
     const recorded: RecordedState = {};
     const attached: AttachState = { warnings: [] };
-    await runTasks(
-      [...prepareTasks(opts, image), ...(records ? [recordedPublishTask({ opts, state: image, records, client, target, tags, perArchTags: Boolean(flags.perArchTags) }, recorded)] : [])],
-      output,
-    );
-    if (recorded.unchanged) {
-      const outcome = unchangedOutcome(recorded.unchanged);
+    // Blobs go up while the rest is built; with --mount-from the push mounts them instead.
+    const early = flags.mountFrom?.length ? undefined : new EarlyBlobs(client, target, runtime.signal);
+    if (early) {
+      image.onImage = (img) => early.send([img.config, ...img.layers]);
+      image.onAttestations = (artifacts) => {
+        // Only what the attachment writes: the documents of what is pushed.
+        const pushed = new Set([...(flags.byDigest ? [] : [built().index.descriptor.digest]), ...built().images.map((i) => i.manifest.descriptor.digest)]);
+        early.send(artifacts.filter((a) => pushed.has(a.subject)).flatMap((a) => a.blobs));
+      };
+    }
+    try {
+      await runTasks(
+        [...prepareTasks(opts, image), ...(records ? [recordedPublishTask({ opts, state: image, records, client, target, tags, perArchTags: Boolean(flags.perArchTags) }, recorded)] : [])],
+        output,
+      );
+      if (recorded.unchanged) {
+        const outcome = unchangedOutcome(recorded.unchanged);
+        print(outcome, flags.json);
+        await reportToActions(`pause ${outcome.version} published`, outcome);
+        return;
+      }
+      await runTasks(
+        [
+          ...buildTasks(opts, image),
+          // The push's plan then finds the blobs sent early, not a transfer half done.
+          { task: () => early?.settled() },
+          ...pushTasks(
+            {
+              client,
+              target,
+              built,
+              options: { tags, perArchTags: flags.perArchTags, force: flags.force, mountFrom: flags.mountFrom, signal: runtime.signal, withIndex: !flags.byDigest },
+            },
+            pushState,
+          ),
+          attachTask({ client, target, built, artifacts: () => image.attestations?.artifacts, withIndex: !flags.byDigest, require: flags.requireReferrers, signal: runtime.signal }, attached),
+        ],
+        output,
+      );
+      if (!flags.quiet) for (const w of attached.warnings) process.stderr.write(`warning: ${w}\n`);
+      const result = pushState.result!;
+      const outcome = outcomeOf(opts.version.tag, result);
+      if (flags.byDigest) {
+        // One line per arch: what `pause-build index --from` takes.
+        if (flags.json) process.stdout.write(`${JSON.stringify({ version: outcome.version, repository: outcome.repository, images: outcome.images }, null, 2)}\n`);
+        else for (const i of outcome.images) process.stdout.write(`${i.digest}\t${i.platform}\n`);
+        const only = outcome.images.length === 1 ? outcome.images[0]! : undefined;
+        await reportToActions(`pause ${outcome.version} ${only ? only.platform : ''} pushed by digest`, {
+          ...outcome,
+          digest: only ? only.digest : outcome.digest,
+          reference: only ? pinnedReference(target, only.digest) : outcome.reference,
+        });
+        return;
+      }
+      if (records && recorded.key !== undefined) await records.write(recorded.key, recordOf(outcome, result));
       print(outcome, flags.json);
       await reportToActions(`pause ${outcome.version} published`, outcome);
-      return;
+    } finally {
+      // No request of this publish outlives it, however it ended.
+      await early?.settled();
     }
-    await runTasks(
-      [
-        ...buildTasks(opts, image),
-        ...pushTasks(
-          {
-            client,
-            target,
-            built,
-            options: { tags, perArchTags: flags.perArchTags, force: flags.force, mountFrom: flags.mountFrom, signal: runtime.signal, withIndex: !flags.byDigest },
-          },
-          pushState,
-        ),
-        attachTask({ client, target, built, artifacts: () => image.attestations?.artifacts, withIndex: !flags.byDigest, require: flags.requireReferrers, signal: runtime.signal }, attached),
-      ],
-      output,
-    );
-    if (!flags.quiet) for (const w of attached.warnings) process.stderr.write(`warning: ${w}\n`);
-    const result = pushState.result!;
-    const outcome = outcomeOf(opts.version.tag, result);
-    if (flags.byDigest) {
-      // One line per arch: what `pause-build index --from` takes.
-      if (flags.json) process.stdout.write(`${JSON.stringify({ version: outcome.version, repository: outcome.repository, images: outcome.images }, null, 2)}\n`);
-      else for (const i of outcome.images) process.stdout.write(`${i.digest}\t${i.platform}\n`);
-      const only = outcome.images.length === 1 ? outcome.images[0]! : undefined;
-      await reportToActions(`pause ${outcome.version} ${only ? only.platform : ''} pushed by digest`, {
-        ...outcome,
-        digest: only ? only.digest : outcome.digest,
-        reference: only ? pinnedReference(target, only.digest) : outcome.reference,
-      });
-      return;
-    }
-    if (records && recorded.key !== undefined) await records.write(recorded.key, recordOf(outcome, result));
-    print(outcome, flags.json);
-    await reportToActions(`pause ${outcome.version} published`, outcome);
   });
 }
 

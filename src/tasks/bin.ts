@@ -91,6 +91,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
               });
             }
             state.binaries.set(platform.arch, result);
+            state.onAccepted?.(result);
             task.title = opts.emulate ? `${where}, runs (${runner(platform, result.path)[0]!.startsWith('qemu') ? 'qemu' : 'native'})` : where;
           },
         })),

@@ -39,4 +39,6 @@ export interface BuildState {
   besideCompile?: BatchCompileRequest['besides'];
   /** Called with each binary as soon as it is compiled and ELF-checked (before its run). */
   onBinary?: (result: CompileResult) => void;
+  /** Called with each binary once it has passed its run (or, without one, its ELF check). */
+  onAccepted?: (result: CompileResult) => void;
 }

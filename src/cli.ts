@@ -87,7 +87,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A command still waiting when nothing is left to wake it (a promise that can never settle)
+// ends here: without this it would exit 0, as if everything had been done.
+// ('beforeExit' comes only when the event loop runs dry, never after process.exit().)
+let finished = false;
+process.once('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('error: pause-build stopped before the command was done (internal error); nothing after its last step was carried out\n');
+  process.exitCode = 70;
+});
+
 // No top-level await: the bundle is a CommonJS file (see scripts/bundle.mjs).
 void main(process.argv).then((code) => {
+  finished = true;
   process.exitCode = code;
 });

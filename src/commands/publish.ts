@@ -174,13 +174,14 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     const recorded: RecordedState = {};
     const attached: AttachState = { warnings: [] };
     // Blobs go up while the rest is built; with --mount-from the push mounts them instead.
-    const early = flags.mountFrom?.length ? undefined : new EarlyBlobs(client, target, runtime.signal);
+    // The images' are awaited before the push, the documents' before the attachment.
+    const early = flags.mountFrom?.length ? undefined : { images: new EarlyBlobs(client, target, runtime.signal), documents: new EarlyBlobs(client, target, runtime.signal) };
     if (early) {
-      image.onImage = (img) => early.send([img.config, ...img.layers]);
+      image.onImage = (img) => early.images.send([img.config, ...img.layers]);
       image.onAttestations = (artifacts) => {
         // Only what the attachment writes: the documents of what is pushed.
         const pushed = new Set([...(flags.byDigest ? [] : [built().index.descriptor.digest]), ...built().images.map((i) => i.manifest.descriptor.digest)]);
-        early.send(artifacts.filter((a) => pushed.has(a.subject)).flatMap((a) => a.blobs));
+        early.documents.send(artifacts.filter((a) => pushed.has(a.subject)).flatMap((a) => a.blobs));
       };
     }
     try {
@@ -197,8 +198,8 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
       await runTasks(
         [
           ...buildTasks(opts, image),
-          // The push's plan then finds the blobs sent early, not a transfer half done.
-          { task: () => early?.settled() },
+          // The plans then find the blobs sent early, not a transfer half done.
+          { task: () => early?.images.settled() },
           ...pushTasks(
             {
               client,
@@ -208,6 +209,7 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
             },
             pushState,
           ),
+          { task: () => early?.documents.settled() },
           attachTask({ client, target, built, artifacts: () => image.attestations?.artifacts, withIndex: !flags.byDigest, require: flags.requireReferrers, signal: runtime.signal }, attached),
         ],
         output,
@@ -232,7 +234,7 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
       await reportToActions(`pause ${outcome.version} published`, outcome);
     } finally {
       // No request of this publish outlives it, however it ended.
-      await early?.settled();
+      await Promise.all([early?.images.settled(), early?.documents.settled()]);
     }
   });
 }

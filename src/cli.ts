@@ -1,6 +1,7 @@
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import type { Command } from 'commander';
 import type { Runtime } from './commands/common.ts';
+import { COMMAND_FAMILIES } from './command-names.ts';
 import { PauseBuildError, formatError } from './errors.ts';
 import { annotateError, inActions, maskEnvSecrets, maskSecretSync } from './github.ts';
 import { onSecret } from './registry/redact.ts';
@@ -16,13 +17,13 @@ type Register = (cli: Command, runtime: Runtime) => void;
 
 /** Command families in help order; each module is loaded only when its commands are needed. */
 const FAMILIES: readonly { readonly commands: readonly string[]; readonly load: () => Promise<Register> }[] = [
-  { commands: ['builder', 'bin'], load: async () => (await import('./commands/build.ts')).registerBuildCommands },
-  { commands: ['image'], load: async () => (await import('./commands/image.ts')).registerImageCommands },
-  { commands: ['publish', 'push', 'index'], load: async () => (await import('./commands/publish.ts')).registerPublishCommands },
-  { commands: ['release'], load: async () => (await import('./commands/release.ts')).registerReleaseCommands },
-  { commands: ['mirror'], load: async () => (await import('./commands/mirror.ts')).registerMirrorCommands },
-  { commands: ['sandbox-config'], load: async () => (await import('./commands/sandbox-config.ts')).registerSandboxConfigCommands },
-  { commands: ['clean'], load: async () => (await import('./commands/clean.ts')).registerCleanCommands },
+  { commands: COMMAND_FAMILIES.build, load: async () => (await import('./commands/build.ts')).registerBuildCommands },
+  { commands: COMMAND_FAMILIES.image, load: async () => (await import('./commands/image.ts')).registerImageCommands },
+  { commands: COMMAND_FAMILIES.publish, load: async () => (await import('./commands/publish.ts')).registerPublishCommands },
+  { commands: COMMAND_FAMILIES.release, load: async () => (await import('./commands/release.ts')).registerReleaseCommands },
+  { commands: COMMAND_FAMILIES.mirror, load: async () => (await import('./commands/mirror.ts')).registerMirrorCommands },
+  { commands: COMMAND_FAMILIES.sandboxConfig, load: async () => (await import('./commands/sandbox-config.ts')).registerSandboxConfigCommands },
+  { commands: COMMAND_FAMILIES.clean, load: async () => (await import('./commands/clean.ts')).registerCleanCommands },
 ];
 
 /**

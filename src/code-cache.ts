@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import vm from 'node:vm';
 import { crc32 } from 'node:zlib';
+import { COMMANDS } from './command-names.ts';
 import { LENT_IMPORT } from './packages.ts';
 
 const HEADER = 36;
@@ -34,7 +35,7 @@ export function codeCacheFile(env: NodeJS.ProcessEnv = process.env, args: readon
   const base = env.XDG_CACHE_HOME || (os.homedir() ? path.join(os.homedir(), '.cache') : '');
   if (!path.isAbsolute(base)) return undefined;
   const first = args.find((a) => !a.startsWith('-'));
-  const command = first !== undefined && /^[a-z][a-z-]{0,31}$/.test(first) ? first : 'cli';
+  const command = first !== undefined && COMMANDS.has(first) ? first : 'cli';
   return path.join(base, 'pause-build', 'code-cache', `node-${process.version}-${process.arch}-${command}.bin`);
 }
 

@@ -77,6 +77,7 @@ describe('code cache', () => {
     assert.equal(codeCacheFile(env, ['--debug', 'mirror']), `/home/u/.cache/pause-build/code-cache/node-${process.version}-${process.arch}-mirror.bin`);
     assert.match(codeCacheFile(env, ['--tool-version'])!, /-cli\.bin$/);
     assert.match(codeCacheFile(env, ['../../etc'])!, /-cli\.bin$/);
+    assert.match(codeCacheFile(env, ['publsh'])!, /-cli\.bin$/);
     assert.equal(codeCacheFile({ ...env, NODE_DISABLE_COMPILE_CACHE: '1' }, ['publish']), undefined);
     assert.equal(codeCacheFile({ XDG_CACHE_HOME: 'relative', HOME: '' }, ['publish'])?.startsWith('relative'), undefined);
   });

@@ -29,6 +29,8 @@ export interface AttestOptions extends BuildOptions {
 
 export interface AttestState extends BuildState {
   components?: Promise<Map<string, ToolchainComponents>>;
+  /** HEAD, for the provenance. */
+  commit?: Promise<string | undefined>;
   attestations?: AttestationSet;
   dockerfileText?: string;
 }
@@ -41,6 +43,11 @@ const digests = (bytes: Uint8Array) => ({ sha256: createHash('sha256').update(by
  * runs, instead of a container of their own.
  */
 export function startComponents(opts: AttestOptions, state: AttestState): void {
+  // HEAD for the provenance, asked while compiling too.
+  if ((opts.attestations || opts.signingKey) && !state.commit) {
+    state.commit = gitCommit(opts.root);
+    state.commit.catch(() => undefined);
+  }
   if (!opts.attestations || state.components || !state.toolchain) return;
   const tc = state.toolchain;
   const dir = opts.cacheDir === undefined ? undefined : path.join(opts.cacheDir, 'components');
@@ -109,7 +116,7 @@ export function attestTask(opts: AttestOptions, state: AttestState & { built?: i
           version: opts.version.tag,
           arches: opts.platforms.map((p) => p.arch),
           sourceUrl: opts.sourceUrl,
-          commit: await gitCommit(opts.root),
+          commit: await (state.commit ?? gitCommit(opts.root)),
           revision: opts.revision,
           dockerfile: { path: rel(opts.dockerfile), sha256: createHash('sha256').update(state.dockerfileText ?? (await readFile(opts.dockerfile, 'utf8'))).digest('hex') },
           buildArgs: opts.buildArgs,

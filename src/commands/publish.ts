@@ -158,10 +158,10 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     throw new PauseBuildError('--by-digest pushes no tags', { hint: 'drop --tag, --latest and --per-arch-tags; tag with `pause-build index`' });
   }
   await withClient(flags, runtime, async (client) => {
-    // Reach the registry (GET /v2/ only; nothing is written before the tags are checked)
-    // while git, the engine and the compilers run: the first tag check or push then starts
-    // at once. A failure here is only tried again when the registry is needed.
-    void client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).catch(() => undefined);
+    // Reach the registry (GET /v2/ only) while git, the engine and the compilers run: the
+    // first blob, tag check or push then starts at once. A failure here is only tried again
+    // when the push needs the registry.
+    const reachable = client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).then(() => true, () => false);
     const image = newImageState();
     image.baseSource = (ref) => registryBaseSource(client, ref, runtime.signal);
     const pushState: PushState = {};
@@ -175,7 +175,8 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     const attached: AttachState = { warnings: [] };
     // Blobs go up while the rest is built; with --mount-from the push mounts them instead.
     // The images' are awaited before the push, the documents' before the attachment.
-    const early = flags.mountFrom?.length ? undefined : { images: new EarlyBlobs(client, target, runtime.signal), documents: new EarlyBlobs(client, target, runtime.signal) };
+    // Nothing is sent early to a registry that did not answer: the push says why, once.
+    const early = flags.mountFrom?.length ? undefined : { images: new EarlyBlobs(client, target, reachable, runtime.signal), documents: new EarlyBlobs(client, target, reachable, runtime.signal) };
     if (early) {
       image.onImage = (img) => early.images.send([img.config, ...img.layers]);
       image.onAttestations = (artifacts) => {

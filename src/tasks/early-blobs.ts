@@ -18,6 +18,8 @@ export class EarlyBlobs {
   constructor(
     private readonly client: RegistryClient,
     private readonly target: Repository,
+    /** Whether the registry answered at all: if not, nothing is sent (and retried) early. */
+    private readonly reachable: Promise<boolean>,
     private readonly signal?: AbortSignal,
   ) {}
 
@@ -28,7 +30,7 @@ export class EarlyBlobs {
       const { digest } = blob.descriptor;
       if (this.sent.has(digest) || this.signal?.aborted) continue;
       const sending = this.limiter.run(async () => {
-        if (this.signal?.aborted || (await this.client.blobExists(this.target, digest, call)) !== undefined) return;
+        if (!(await this.reachable) || this.signal?.aborted || (await this.client.blobExists(this.target, digest, call)) !== undefined) return;
         await this.client.uploadBlob(this.target, { descriptor: blob.descriptor, bytes: blob.bytes }, call);
       });
       this.sent.set(digest, sending.catch(() => undefined));

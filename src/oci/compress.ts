@@ -7,7 +7,6 @@
  * after it has been decompressed back to the very tar.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -18,24 +17,24 @@ import { GZIP_LEVEL, gzip } from './tar.ts';
 
 const require = createRequire(import.meta.url);
 
-/** Where fflate's CommonJS build is, and its version (part of every cache key). */
+/** Where fflate's CommonJS build is (the workers load it), and its version (part of every cache key). */
 function fflateBuild(): { main: string; version: string } {
-  const main = require.resolve('fflate');
-  for (let dir = path.dirname(main); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (!existsSync(manifest)) continue;
-    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
-    if (pkg.name === 'fflate') return { main, version: pkg.version ?? 'unknown' };
-  }
-  return { main, version: 'unknown' };
+  return { main: require.resolve('fflate'), version: fflateVersion() };
+}
+
+let version: string | undefined;
+
+/** From fflate's package.json, which its exports name: a no-op publish asks this and loads nothing else of fflate. */
+function fflateVersion(): string {
+  version ??= (require('fflate/package.json') as { version?: string }).version ?? 'unknown';
+  return version;
 }
 
 let build: { main: string; version: string } | undefined;
 
 /** What, besides the tar, decides the gzip bytes: fflate's version and the level. */
 export function layerFormat(): string {
-  build ??= fflateBuild();
-  return `fflate ${build.version} level ${GZIP_LEVEL}`;
+  return `fflate ${fflateVersion()} level ${GZIP_LEVEL}`;
 }
 
 /** Runs in each worker: the same call as gzip() in tar.ts, on fflate's CommonJS build. */

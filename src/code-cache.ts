@@ -25,18 +25,20 @@ import { LENT_IMPORT } from './packages.ts';
 const HEADER = 36;
 
 /**
- * Where the cache goes: beside pause-build's other caches, one per Node.js and command (each
- * command calls functions of its own, and a cache holds those of the run that made it).
- * None when there is no home to put it in, or when NODE_DISABLE_COMPILE_CACHE is set, as
- * for Node.js's own cache.
+ * Where the cache goes: beside pause-build's other caches, one per Node.js, command (each
+ * command calls functions of its own, and a cache holds those of the run that made it) and
+ * place the bundle is installed at (two installs run one after the other would otherwise
+ * each replace the other's cache; a rebuild in place replaces its own). None when there is
+ * no home to put it in, or when NODE_DISABLE_COMPILE_CACHE is set, as for Node.js's own cache.
  */
-export function codeCacheFile(env: NodeJS.ProcessEnv = process.env, args: readonly string[] = process.argv.slice(2)): string | undefined {
+export function codeCacheFile(bundle: string, env: NodeJS.ProcessEnv = process.env, args: readonly string[] = process.argv.slice(2)): string | undefined {
   if (env.NODE_DISABLE_COMPILE_CACHE) return undefined;
   const base = env.XDG_CACHE_HOME || (os.homedir() ? path.join(os.homedir(), '.cache') : '');
   if (!path.isAbsolute(base)) return undefined;
   const first = args.find((a) => !a.startsWith('-'));
   const command = first !== undefined && COMMANDS.has(first) ? first : 'cli';
-  return path.join(base, 'pause-build', 'code-cache', `node-${process.version}-${process.arch}-${command}.bin`);
+  const place = createHash('sha256').update(path.resolve(bundle)).digest('hex').slice(0, 12);
+  return path.join(base, 'pause-build', 'code-cache', `node-${process.version}-${process.arch}-${command}-${place}.bin`);
 }
 
 /** The cached data for `source` in `file`, if the file holds a whole cache of exactly this source. */
@@ -73,7 +75,7 @@ export function writeCodeCache(file: string, sourceHash: Buffer, data: Buffer): 
 }
 
 /** Runs the CommonJS file `bundle` as Node.js would, compiled from the code cache when one fits; true when one did. */
-export function runBundle(bundle: string, cacheFile = codeCacheFile()): boolean {
+export function runBundle(bundle: string, cacheFile = codeCacheFile(bundle)): boolean {
   const bytes = readFileSync(bundle);
   const hash = createHash('sha256').update(bytes).digest();
   const cached = cacheFile === undefined ? undefined : readCodeCache(cacheFile, hash);

@@ -71,14 +71,16 @@ describe('code cache', () => {
     }
   });
 
-  it('lives in the user cache directory, one file per Node.js and command; none when disabled', () => {
+  it('lives in the user cache directory, one file per Node.js, command and install; none when disabled', () => {
     const env = { XDG_CACHE_HOME: '/home/u/.cache' };
-    assert.equal(codeCacheFile(env, ['publish', '--registry', 'r']), `/home/u/.cache/pause-build/code-cache/node-${process.version}-${process.arch}-publish.bin`);
-    assert.equal(codeCacheFile(env, ['--debug', 'mirror']), `/home/u/.cache/pause-build/code-cache/node-${process.version}-${process.arch}-mirror.bin`);
-    assert.match(codeCacheFile(env, ['--tool-version'])!, /-cli\.bin$/);
-    assert.match(codeCacheFile(env, ['../../etc'])!, /-cli\.bin$/);
-    assert.match(codeCacheFile(env, ['publsh'])!, /-cli\.bin$/);
-    assert.equal(codeCacheFile({ ...env, NODE_DISABLE_COMPILE_CACHE: '1' }, ['publish']), undefined);
-    assert.equal(codeCacheFile({ XDG_CACHE_HOME: 'relative', HOME: '' }, ['publish'])?.startsWith('relative'), undefined);
+    const bundle = '/opt/pause-build/dist/main.js';
+    const file = codeCacheFile(bundle, env, ['publish', '--registry', 'r'])!;
+    assert.match(file, new RegExp(`^/home/u/\\.cache/pause-build/code-cache/node-${process.version.replace(/\./g, '\\.')}-${process.arch}-publish-[0-9a-f]{12}\\.bin$`));
+    assert.equal(codeCacheFile(bundle, env, ['--debug', 'publish']), file);
+    assert.notEqual(codeCacheFile('/home/u/other/dist/main.js', env, ['publish']), file);
+    assert.match(codeCacheFile(bundle, env, ['--debug', 'mirror'])!, /-mirror-[0-9a-f]{12}\.bin$/);
+    for (const args of [['--tool-version'], ['../../etc'], ['publsh']]) assert.match(codeCacheFile(bundle, env, args)!, /-cli-[0-9a-f]{12}\.bin$/);
+    assert.equal(codeCacheFile(bundle, { ...env, NODE_DISABLE_COMPILE_CACHE: '1' }, ['publish']), undefined);
+    assert.equal(codeCacheFile(bundle, { XDG_CACHE_HOME: 'relative', HOME: '' }, ['publish'])?.startsWith('relative'), undefined);
   });
 });

@@ -36,11 +36,13 @@ describe('package bin', () => {
         const r = await execa(process.execPath, [bin, 'image', '--help'], { env, reject: false });
         assert.equal(r.exitCode, 0, `${round}: ${r.stderr}`);
         assert.match(r.stdout, /--engine/);
-        assert.deepEqual(await readdir(path.join(cache, 'pause-build', 'code-cache')), [`node-${process.version}-${process.arch}-image.bin`]);
+        const files = await readdir(path.join(cache, 'pause-build', 'code-cache'));
+        assert.equal(files.length, 1, files.join(' '));
+        assert.match(files[0]!, new RegExp(`^node-${process.version.replace(/\./g, '\\.')}-${process.arch}-image-[0-9a-f]{12}\\.bin$`));
       }
       const off = await execa(process.execPath, [bin, 'clean', '--help'], { env: { ...env, NODE_DISABLE_COMPILE_CACHE: '1' }, reject: false });
       assert.equal(off.exitCode, 0, off.stderr);
-      assert.deepEqual(await readdir(path.join(cache, 'pause-build', 'code-cache')), [`node-${process.version}-${process.arch}-image.bin`]);
+      assert.equal((await readdir(path.join(cache, 'pause-build', 'code-cache'))).length, 1);
     } finally {
       await rm(cache, { recursive: true, force: true });
     }

@@ -1,11 +1,13 @@
-// Builds dist/cli.js: the whole CLI in one file, so that start-up is one file read and one
+// Builds dist/main.js: the whole CLI in one file, so that start-up is one file read and one
 // parse instead of hundreds of module resolutions. Command families stay lazy: esbuild turns
-// each `await import()` into a deferred initialiser inside the same file.
+// each `await import()` into a deferred initialiser inside the same file. The bin, dist/cli.js,
+// is a few lines (src/bin.ts) that run main.js with V8's code cache (src/code-cache.ts): the
+// bin stays at dist/cli.js (npx caches links to the bin's path).
 //
 // CommonJS rather than an ES module: in an ES module bundle every Node.js built-in that any
 // command uses (http, https, worker_threads, zlib, child_process…) becomes a static import
 // loaded at start; as CommonJS each is required where it is first used. dist/package.json
-// says so, which keeps the bin at dist/cli.js (npx caches links to the bin's path).
+// says so.
 //
 // Left outside the bundle: @actions/core (with its HTTP client, half a megabyte more to parse
 // at every start, for a module loaded only inside GitHub Actions), fflate (its CommonJS build
@@ -16,22 +18,26 @@
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { build } from 'esbuild';
 
-const outfile = 'dist/cli.js';
-await rm('dist', { recursive: true, force: true });
-await build({
-  entryPoints: ['src/cli.ts'],
-  outfile,
+const common = {
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20.5',
-  external: ['@actions/core', 'fflate', 'semver', 'yaml', '@sigstore/*', '@noble/curves'],
-  define: { PAUSE_BUILD_BUNDLED: 'true', 'import.meta.url': '__pauseBuildUrl' },
   banner: { js: "const __pauseBuildUrl = require('node:url').pathToFileURL(__filename).href;" },
+  define: { PAUSE_BUILD_BUNDLED: 'true', 'import.meta.url': '__pauseBuildUrl' },
   minifyWhitespace: true,
   minifySyntax: true,
   legalComments: 'none',
   logLevel: 'warning',
+};
+const bin = 'dist/cli.js';
+await rm('dist', { recursive: true, force: true });
+await build({
+  ...common,
+  entryPoints: ['src/cli.ts'],
+  outfile: 'dist/main.js',
+  external: ['@actions/core', 'fflate', 'semver', 'yaml', '@sigstore/*', '@noble/curves'],
 });
+await build({ ...common, entryPoints: ['src/bin.ts'], outfile: bin });
 await writeFile('dist/package.json', '{ "type": "commonjs" }\n');
-await chmod(outfile, 0o755);
+await chmod(bin, 0o755);

@@ -1,7 +1,7 @@
-#!/usr/bin/env node
 /** Arguments → one task list. Each command family registers itself from src/commands/. */
 import type { Command } from 'commander';
 import type { Runtime } from './commands/common.ts';
+import { COMMAND_FAMILIES } from './command-names.ts';
 import { PauseBuildError, formatError } from './errors.ts';
 import { annotateError, inActions, maskEnvSecrets, maskSecretSync } from './github.ts';
 import { onSecret } from './registry/redact.ts';
@@ -17,13 +17,13 @@ type Register = (cli: Command, runtime: Runtime) => void;
 
 /** Command families in help order; each module is loaded only when its commands are needed. */
 const FAMILIES: readonly { readonly commands: readonly string[]; readonly load: () => Promise<Register> }[] = [
-  { commands: ['builder', 'bin'], load: async () => (await import('./commands/build.ts')).registerBuildCommands },
-  { commands: ['image'], load: async () => (await import('./commands/image.ts')).registerImageCommands },
-  { commands: ['publish', 'push', 'index'], load: async () => (await import('./commands/publish.ts')).registerPublishCommands },
-  { commands: ['release'], load: async () => (await import('./commands/release.ts')).registerReleaseCommands },
-  { commands: ['mirror'], load: async () => (await import('./commands/mirror.ts')).registerMirrorCommands },
-  { commands: ['sandbox-config'], load: async () => (await import('./commands/sandbox-config.ts')).registerSandboxConfigCommands },
-  { commands: ['clean'], load: async () => (await import('./commands/clean.ts')).registerCleanCommands },
+  { commands: COMMAND_FAMILIES.build, load: async () => (await import('./commands/build.ts')).registerBuildCommands },
+  { commands: COMMAND_FAMILIES.image, load: async () => (await import('./commands/image.ts')).registerImageCommands },
+  { commands: COMMAND_FAMILIES.publish, load: async () => (await import('./commands/publish.ts')).registerPublishCommands },
+  { commands: COMMAND_FAMILIES.release, load: async () => (await import('./commands/release.ts')).registerReleaseCommands },
+  { commands: COMMAND_FAMILIES.mirror, load: async () => (await import('./commands/mirror.ts')).registerMirrorCommands },
+  { commands: COMMAND_FAMILIES.sandboxConfig, load: async () => (await import('./commands/sandbox-config.ts')).registerSandboxConfigCommands },
+  { commands: COMMAND_FAMILIES.clean, load: async () => (await import('./commands/clean.ts')).registerCleanCommands },
 ];
 
 /**
@@ -88,7 +88,18 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+// A command still waiting when nothing is left to wake it (a promise that can never settle)
+// ends here: without this it would exit 0, as if everything had been done.
+// ('beforeExit' comes only when the event loop runs dry, never after process.exit().)
+let finished = false;
+process.once('beforeExit', () => {
+  if (finished) return;
+  process.stderr.write('error: pause-build stopped before the command was done (internal error); nothing after its last step was carried out\n');
+  process.exitCode = 70;
+});
+
 // No top-level await: the bundle is a CommonJS file (see scripts/bundle.mjs).
 void main(process.argv).then((code) => {
+  finished = true;
   process.exitCode = code;
 });

@@ -11,7 +11,7 @@ import { type CompileCache, cacheKey, sourceInputs } from './cache.ts';
 import { elfProblems, parseElf } from './elf.ts';
 import { PauseBuildError } from './errors.ts';
 import type { Platform } from './platforms.ts';
-import type { Batch, RunResult, Toolchain } from './toolchain/toolchain.ts';
+import type { Batch, Job, RunResult, Toolchain } from './toolchain/toolchain.ts';
 
 /** Exactly upstream's flags; the version define is added per build. */
 export const CFLAGS = ['-Os', '-Wall', '-Werror', '-static'] as const;
@@ -33,6 +33,12 @@ export interface BatchCompileRequest extends ProgramSpec {
   readonly signal?: AbortSignal;
   /** Reuse and record results; undefined compiles every time. */
   readonly cache?: CompileCache;
+  /**
+   * A job for the compilers' container besides the compiles (one container start fewer):
+   * `ran` gets its result, or undefined when there was no job or no batch ran (every arch
+   * came from the cache, or the batch could not start).
+   */
+  readonly besides?: { readonly job: Promise<Job | undefined>; ran(result: Promise<RunResult | undefined>): void };
 }
 
 export interface CompileRequest extends Omit<BatchCompileRequest, 'platforms'> {
@@ -103,6 +109,7 @@ export function compileAll(req: BatchCompileRequest): Map<string, Promise<Compil
   };
   const prepared = new Map(platforms.map((p) => [p.arch, prepare(p)]));
 
+  const besides = req.besides ? req.besides.job.catch(() => undefined) : Promise.resolve(undefined);
   // One batch for every arch the cache did not have.
   const compiled = (async (): Promise<Batch | undefined> => {
     const ready = await Promise.allSettled(platforms.map((p) => prepared.get(p.arch)!));
@@ -110,14 +117,18 @@ export function compileAll(req: BatchCompileRequest): Map<string, Promise<Compil
     if (misses.length === 0) return undefined;
     const outDir = await work;
     const outPath = toolchain.outPath(outDir);
+    const extra = await besides;
+    if (extra) await mkdir(path.join(outDir, extra.label));
     return toolchain.runAll({
       srcDir,
       outDir,
-      jobs: misses.map((p) => ({ label: p.arch, commands: compileCommands(req, p, toolchain.srcPath(srcDir), `${outPath}/${p.arch}`) })),
+      jobs: [...misses.map((p) => ({ label: p.arch, commands: compileCommands(req, p, toolchain.srcPath(srcDir), `${outPath}/${p.arch}`) })), ...(extra ? [extra] : [])],
       signal: req.signal,
     });
   })();
   compiled.catch(() => undefined); // the arches that wait for it report its failure
+  const besideResult = Promise.all([compiled, besides]).then(([batch, extra]) => (batch && extra ? batch.results.get(extra.label) : undefined), () => undefined);
+  req.besides?.ran(besideResult);
 
   const finish = async (platform: Platform): Promise<CompileResult> => {
     const prep = await prepared.get(platform.arch)!;
@@ -148,10 +159,10 @@ export function compileAll(req: BatchCompileRequest): Map<string, Promise<Compil
     result.catch(() => undefined); // each caller awaits its own; none is left unhandled
     results.set(platform.arch, result);
   }
-  // Once every arch has settled and the batch has ended (the container is gone), the work
-  // directory goes. An arch does not wait for that: the process does, as it waits for the batch.
+  // Once every arch and the job besides have settled and the batch has ended (the container
+  // is gone), the work directory goes. An arch does not wait for that: the process does, as it waits for the batch.
   const batchDone = compiled.then((b) => b?.done, () => undefined);
-  void Promise.allSettled([...results.values(), batchDone]).then(() => work.then((dir) => rm(dir, { recursive: true, force: true }), () => undefined));
+  void Promise.allSettled([...results.values(), batchDone, besideResult]).then(() => work.then((dir) => rm(dir, { recursive: true, force: true }), () => undefined));
   return results;
 }
 

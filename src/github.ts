@@ -9,6 +9,7 @@
  * so `x=$(pause-build … --json)` in a step still gets clean JSON and masks still apply.
  */
 import { PauseBuildError } from './errors.ts';
+import { importPackage } from './packages.ts';
 
 type ActionsCore = typeof import('@actions/core');
 let loaded: Promise<ActionsCore> | undefined;
@@ -16,7 +17,7 @@ let ready: ActionsCore | undefined;
 
 /** @actions/core, loaded on first use. */
 function actionsCore(): Promise<ActionsCore> {
-  loaded ??= import('@actions/core').then((core) => (ready = core));
+  loaded ??= importPackage<ActionsCore>('@actions/core').then((core) => (ready = core));
   return loaded;
 }
 

@@ -103,7 +103,7 @@ export class PublishRecords {
  * change to any of them (a new release, or a checkout with local changes) makes every
  * earlier record unusable, so a record never vouches for what this code would not build.
  */
-/** Set (by esbuild's define) only in the bundled dist/cli.js. */
+/** Set (by esbuild's define) only in the bundle (dist/main.js). */
 declare const PAUSE_BUILD_BUNDLED: true | undefined;
 
 export async function toolFingerprint(packageVersion: string, layerFormat: string): Promise<string> {

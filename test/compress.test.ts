@@ -47,6 +47,21 @@ describe('LayerCompressor', () => {
     }
   });
 
+  it('a worker thread that dies fails its tars and is not given more: nothing waits forever', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'pause-gzip-broken-'));
+    const broken = path.join(dir, 'fflate.cjs');
+    await writeFile(broken, "throw new Error('no deflate here');\n");
+    const compressor = new LayerCompressor({ threads: 1, fflate: broken });
+    try {
+      await assert.rejects(compressor.compress(sample(7)), /no deflate here|gzip worker exited/);
+      // Another tar goes to a new thread, which fails as well: a rejection, never a wait.
+      await assert.rejects(compressor.compress(sample(8)), /no deflate here|gzip worker exited/);
+    } finally {
+      await compressor.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('on the main thread too (threads: 0)', async () => {
     const tar = sample(4);
     assert.deepEqual(Buffer.from(await new LayerCompressor({ threads: 0 }).compress(tar)), Buffer.from(gzip(tar)));

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { Ajv } from 'ajv';
+import { execa } from 'execa';
 import { type SbomInput, buildSbom, sbomBytes, sbomPackageList } from '../src/attest/sbom.ts';
 import { componentsCacheFile, componentsScript, parseComponents, readComponents } from '../src/toolchain/components.ts';
 import { platformFor } from '../src/platforms.ts';
@@ -96,11 +97,26 @@ describe('SPDX SBOM', () => {
 
 describe('toolchain components', () => {
   const platforms = [platformFor('amd64'), platformFor('arm64')];
-  it('asks dpkg for the libc and compiler package of each arch', () => {
+  it('asks dpkg once for the libc and compiler package of each arch', () => {
     const script = componentsScript(platforms);
-    assert.match(script, /dpkg-query -W -f='\$\{Version\}' libc6-dev-arm64-cross/);
-    assert.match(script, /dpkg-query -W -f='\$\{Version\}' libc6-dev /);
+    assert.equal(script.match(/dpkg-query/g)?.length, 1);
+    assert.match(script, /dpkg-query -W -f='\$\{Package\}=\$\{Version\}\\n' libc6-dev gcc libc6-dev-arm64-cross gcc-aarch64-linux-gnu 2>/);
+    assert.match(script, /arm64 libc6-dev-arm64-cross "\$\(ver libc6-dev-arm64-cross\)"/);
     assert.match(script, /aarch64-linux-gnu-gcc -dumpfullversion/);
+  });
+  it('gives each package its own version and none to a package dpkg does not have', async () => {
+    // A dpkg-query of our own on PATH: the script's parsing of its answer, in the shell the builder uses.
+    const dir = await mkdtemp(path.join(tmpdir(), 'pause-dpkg-'));
+    try {
+      const fake = '#!/bin/sh\nprintf "libc6-dev=2.36-9\\ngcc=4:12.2.0-3\\ngcc-aarch64-linux-gnu=4:12.2.0-3x\\n"\n';
+      await writeFile(path.join(dir, 'dpkg-query'), fake, { mode: 0o755 });
+      for (const gcc of ['x86_64-linux-gnu-gcc', 'aarch64-linux-gnu-gcc']) await writeFile(path.join(dir, gcc), '#!/bin/sh\necho 12.2.0\n', { mode: 0o755 });
+      const r = await execa('/bin/sh', ['-c', componentsScript(platforms)], { env: { PATH: `${dir}:/usr/bin:/bin` } });
+      assert.equal(r.stdout, 'amd64\tlibc6-dev\t2.36-9\tgcc\t4:12.2.0-3\t12.2.0\narm64\tlibc6-dev-arm64-cross\t\tgcc-aarch64-linux-gnu\t4:12.2.0-3x\t12.2.0');
+      assert.throws(() => parseComponents(r.stdout, platforms, 'x'), /package libc6-dev-arm64-cross/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
   const rows: [string, string, RegExp | undefined][] = [
     ['complete', 'amd64\tlibc6-dev\t2.36-9\tgcc\t4:12.2.0-3\t12.2.0\narm64\tlibc6-dev-arm64-cross\t2.36-8cross1\tgcc-aarch64-linux-gnu\t4:12.2.0-3\t12.2.0', undefined],

@@ -10,6 +10,7 @@ import {
   isLatest,
   maxVersion,
   parseVersion,
+  semverLib,
   tryParseVersion,
   versionString,
 } from '../src/version.ts';
@@ -33,6 +34,14 @@ describe('parseVersion', () => {
       assert.deepEqual(parseVersion(input), { tag, semver, prerelease });
     });
   }
+
+  test('accepts what semver accepts, and only that', () => {
+    const semver = semverLib();
+    const long = `3.10.0-${'a'.repeat(250)}`;
+    for (const v of ['3.10.0', '3.10.0-rc.0', '3.10.0-rc.01', '3.10.0-01a', '3.10.0-0', '3.10.0-00', '9007199254740991.0.0', '9007199254740992.0.0', '0.9007199254740992.0', long, `${long}x`, '3.10.0-a.b-c.007x']) {
+      assert.equal(tryParseVersion(v) !== undefined, semver.valid(v) !== null, v);
+    }
+  });
 
   const invalid = ['3', '3.x', '03.1', '3.010', '3.10.1.1', '', ' ', 'latest', 'v', 'vv3.10', '3.10-', '3.10.1-rc.01', '3.10+build.1', '3.11-rc.1', 'V3.10', '-3.10'];
   for (const input of invalid) {

@@ -10,6 +10,7 @@
  */
 import type { Signer } from '@sigstore/sign';
 import { canonicalJson } from '../oci/blob.ts';
+import { importPackage } from '../packages.ts';
 import { INTOTO_MEDIA_TYPE, INTOTO_STATEMENT_TYPE } from './provenance.ts';
 import type { SigningKey } from './keys.ts';
 
@@ -23,7 +24,7 @@ export const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
  */
 let signing: Promise<{ p256: typeof import('@noble/curves/nist.js').p256; bundleToJSON: typeof import('@sigstore/bundle').bundleToJSON; DSSEBundleBuilder: typeof import('@sigstore/sign').DSSEBundleBuilder }> | undefined;
 function signingLibraries() {
-  signing ??= Promise.all([import('@noble/curves/nist.js'), import('@sigstore/bundle'), import('@sigstore/sign')])
+  signing ??= Promise.all([importPackage<typeof import('@noble/curves/nist.js')>('@noble/curves/nist.js'), importPackage<typeof import('@sigstore/bundle')>('@sigstore/bundle'), importPackage<typeof import('@sigstore/sign')>('@sigstore/sign')])
     .then(([curves, bundle, sign]) => ({ p256: curves.p256, bundleToJSON: bundle.bundleToJSON, DSSEBundleBuilder: sign.DSSEBundleBuilder }));
   return signing;
 }

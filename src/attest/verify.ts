@@ -15,6 +15,7 @@ import { parseManifest } from '../oci/manifest.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { Attached } from '../registry/referrers.ts';
 import type { VerifyKey } from './keys.ts';
+import { importPackage } from '../packages.ts';
 
 export type { VerifyKey };
 
@@ -52,7 +53,7 @@ function trustFor(key: VerifyKey): TrustMaterial {
 /** The verifying libraries, loaded when a signature is checked (most runs check none). */
 let verifying: Promise<{ bundleFromJSON: typeof import('@sigstore/bundle').bundleFromJSON; Verifier: typeof import('@sigstore/verify').Verifier; toSignedEntity: typeof import('@sigstore/verify').toSignedEntity }> | undefined;
 function verifyingLibraries() {
-  verifying ??= Promise.all([import('@sigstore/bundle'), import('@sigstore/verify')])
+  verifying ??= Promise.all([importPackage<typeof import('@sigstore/bundle')>('@sigstore/bundle'), importPackage<typeof import('@sigstore/verify')>('@sigstore/verify')])
     .then(([bundle, verify]) => ({ bundleFromJSON: bundle.bundleFromJSON, Verifier: verify.Verifier, toSignedEntity: verify.toSignedEntity }));
   return verifying;
 }

@@ -7,6 +7,7 @@ import { type Command, Option } from 'commander';
 import { selectPlatforms, selectWindows } from '../platforms.ts';
 import { PACKAGE_ROOT, resolveRevision, resolveVersion } from '../project.ts';
 import type { BuildOptions, BuildState } from '../tasks/context.ts';
+import { builderSpec, findBuilderEarly, likelyEngine } from '../toolchain/builder.ts';
 import { versionString } from '../version.ts';
 
 export interface Runtime {
@@ -59,6 +60,9 @@ export async function resolveBuild(flags: BuildFlags, runtime: Runtime): Promise
   }
   const platforms = selectPlatforms(flags.arch);
   const windows = selectWindows(flags.arch);
+  // The engine is asked for the builder while git is: the answer is there when the toolchain is chosen.
+  const engine = likelyEngine(flags.engine);
+  if (engine) findBuilderEarly(engine, builderSpec(root, flags.base));
   // Side by side (each may run git), reported in this order if both fail.
   const versionP = resolveVersion(root, flags.version);
   const revisionP = resolveRevision(root, flags.revision);

@@ -19,6 +19,7 @@ import { buildTasks, newImageState, prepareTasks } from '../tasks/image.ts';
 import { registryBaseSource } from '../windows/registry-source.ts';
 import { type PushState, formatBytes, pushTasks } from '../tasks/push.ts';
 import { type AttachState, attachTask } from '../tasks/attach.ts';
+import { EarlyBlobs } from '../tasks/early-blobs.ts';
 import { type RecordedState, publishRecordDir, recordedPublishTask } from '../tasks/recorded.ts';
 import { runTasks } from '../tasks/run.ts';
 import { type Runtime, collect } from './common.ts';
@@ -157,10 +158,10 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     throw new PauseBuildError('--by-digest pushes no tags', { hint: 'drop --tag, --latest and --per-arch-tags; tag with `pause-build index`' });
   }
   await withClient(flags, runtime, async (client) => {
-    // Reach the registry (GET /v2/ only; nothing is written before the tags are checked)
-    // while git, the engine and the compilers run: the first tag check or push then starts
-    // at once. A failure here is only tried again when the registry is needed.
-    void client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).catch(() => undefined);
+    // Reach the registry (GET /v2/ only) while git, the engine and the compilers run: the
+    // first blob, tag check or push then starts at once. A failure here is only tried again
+    // when the push needs the registry.
+    const reachable = client.pingRegistry(target.registry, { signal: runtime.signal, action: `push to ${formatRepository(target)}` }).then(() => true, () => false);
     const image = newImageState();
     image.baseSource = (ref) => registryBaseSource(client, ref, runtime.signal);
     const pushState: PushState = {};
@@ -172,50 +173,70 @@ async function publish(flags: PublishFlags, runtime: Runtime): Promise<void> {
     const records = !flags.byDigest && opts.cacheDir !== undefined && opts.windows.length === 0 ? new PublishRecords(publishRecordDir(opts.cacheDir)) : undefined;
     const recorded: RecordedState = {};
     const attached: AttachState = { warnings: [] };
-    await runTasks(
-      [...prepareTasks(opts, image), ...(records ? [recordedPublishTask({ opts, state: image, records, client, target, tags, perArchTags: Boolean(flags.perArchTags) }, recorded)] : [])],
-      output,
-    );
-    if (recorded.unchanged) {
-      const outcome = unchangedOutcome(recorded.unchanged);
+    // Blobs go up while the rest is built; with --mount-from the push mounts them instead.
+    // The images' are awaited before the push, the documents' before the attachment.
+    // Nothing is sent early to a registry that did not answer: the push says why, once.
+    const early = flags.mountFrom?.length ? undefined : { images: new EarlyBlobs(client, target, reachable, runtime.signal), documents: new EarlyBlobs(client, target, reachable, runtime.signal) };
+    if (early) {
+      image.onImage = (img) => early.images.send([img.config, ...img.layers]);
+      image.onAttestations = (artifacts) => {
+        // Only what the attachment writes: the documents of what is pushed.
+        const pushed = new Set([...(flags.byDigest ? [] : [built().index.descriptor.digest]), ...built().images.map((i) => i.manifest.descriptor.digest)]);
+        early.documents.send(artifacts.filter((a) => pushed.has(a.subject)).flatMap((a) => a.blobs));
+      };
+    }
+    try {
+      await runTasks(
+        [...prepareTasks(opts, image), ...(records ? [recordedPublishTask({ opts, state: image, records, client, target, tags, perArchTags: Boolean(flags.perArchTags) }, recorded)] : [])],
+        output,
+      );
+      if (recorded.unchanged) {
+        const outcome = unchangedOutcome(recorded.unchanged);
+        print(outcome, flags.json);
+        await reportToActions(`pause ${outcome.version} published`, outcome);
+        return;
+      }
+      await runTasks(
+        [
+          ...buildTasks(opts, image),
+          // The plans then find the blobs sent early, not a transfer half done.
+          { task: () => early?.images.settled() },
+          ...pushTasks(
+            {
+              client,
+              target,
+              built,
+              options: { tags, perArchTags: flags.perArchTags, force: flags.force, mountFrom: flags.mountFrom, signal: runtime.signal, withIndex: !flags.byDigest },
+            },
+            pushState,
+          ),
+          { task: () => early?.documents.settled() },
+          attachTask({ client, target, built, artifacts: () => image.attestations?.artifacts, withIndex: !flags.byDigest, require: flags.requireReferrers, signal: runtime.signal }, attached),
+        ],
+        output,
+      );
+      if (!flags.quiet) for (const w of attached.warnings) process.stderr.write(`warning: ${w}\n`);
+      const result = pushState.result!;
+      const outcome = outcomeOf(opts.version.tag, result);
+      if (flags.byDigest) {
+        // One line per arch: what `pause-build index --from` takes.
+        if (flags.json) process.stdout.write(`${JSON.stringify({ version: outcome.version, repository: outcome.repository, images: outcome.images }, null, 2)}\n`);
+        else for (const i of outcome.images) process.stdout.write(`${i.digest}\t${i.platform}\n`);
+        const only = outcome.images.length === 1 ? outcome.images[0]! : undefined;
+        await reportToActions(`pause ${outcome.version} ${only ? only.platform : ''} pushed by digest`, {
+          ...outcome,
+          digest: only ? only.digest : outcome.digest,
+          reference: only ? pinnedReference(target, only.digest) : outcome.reference,
+        });
+        return;
+      }
+      if (records && recorded.key !== undefined) await records.write(recorded.key, recordOf(outcome, result));
       print(outcome, flags.json);
       await reportToActions(`pause ${outcome.version} published`, outcome);
-      return;
+    } finally {
+      // No request of this publish outlives it, however it ended.
+      await Promise.all([early?.images.settled(), early?.documents.settled()]);
     }
-    await runTasks(
-      [
-        ...buildTasks(opts, image),
-        ...pushTasks(
-          {
-            client,
-            target,
-            built,
-            options: { tags, perArchTags: flags.perArchTags, force: flags.force, mountFrom: flags.mountFrom, signal: runtime.signal, withIndex: !flags.byDigest },
-          },
-          pushState,
-        ),
-        attachTask({ client, target, built, artifacts: () => image.attestations?.artifacts, withIndex: !flags.byDigest, require: flags.requireReferrers, signal: runtime.signal }, attached),
-      ],
-      output,
-    );
-    if (!flags.quiet) for (const w of attached.warnings) process.stderr.write(`warning: ${w}\n`);
-    const result = pushState.result!;
-    const outcome = outcomeOf(opts.version.tag, result);
-    if (flags.byDigest) {
-      // One line per arch: what `pause-build index --from` takes.
-      if (flags.json) process.stdout.write(`${JSON.stringify({ version: outcome.version, repository: outcome.repository, images: outcome.images }, null, 2)}\n`);
-      else for (const i of outcome.images) process.stdout.write(`${i.digest}\t${i.platform}\n`);
-      const only = outcome.images.length === 1 ? outcome.images[0]! : undefined;
-      await reportToActions(`pause ${outcome.version} ${only ? only.platform : ''} pushed by digest`, {
-        ...outcome,
-        digest: only ? only.digest : outcome.digest,
-        reference: only ? pinnedReference(target, only.digest) : outcome.reference,
-      });
-      return;
-    }
-    if (records && recorded.key !== undefined) await records.write(recorded.key, recordOf(outcome, result));
-    print(outcome, flags.json);
-    await reportToActions(`pause ${outcome.version} published`, outcome);
   });
 }
 

@@ -7,7 +7,6 @@
  * after it has been decompressed back to the very tar.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
@@ -18,24 +17,24 @@ import { GZIP_LEVEL, gzip } from './tar.ts';
 
 const require = createRequire(import.meta.url);
 
-/** Where fflate's CommonJS build is, and its version (part of every cache key). */
+/** Where fflate's CommonJS build is (the workers load it), and its version (part of every cache key). */
 function fflateBuild(): { main: string; version: string } {
-  const main = require.resolve('fflate');
-  for (let dir = path.dirname(main); dir !== path.dirname(dir); dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (!existsSync(manifest)) continue;
-    const pkg = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string; version?: string };
-    if (pkg.name === 'fflate') return { main, version: pkg.version ?? 'unknown' };
-  }
-  return { main, version: 'unknown' };
+  return { main: require.resolve('fflate'), version: fflateVersion() };
+}
+
+let version: string | undefined;
+
+/** From fflate's package.json, which its exports name: a no-op publish asks this and loads nothing else of fflate. */
+function fflateVersion(): string {
+  version ??= (require('fflate/package.json') as { version?: string }).version ?? 'unknown';
+  return version;
 }
 
 let build: { main: string; version: string } | undefined;
 
 /** What, besides the tar, decides the gzip bytes: fflate's version and the level. */
 export function layerFormat(): string {
-  build ??= fflateBuild();
-  return `fflate ${build.version} level ${GZIP_LEVEL}`;
+  return `fflate ${fflateVersion()} level ${GZIP_LEVEL}`;
 }
 
 /** Runs in each worker: the same call as gzip() in tar.ts, on fflate's CommonJS build. */
@@ -58,6 +57,8 @@ class GzipWorker {
   private readonly worker: Worker;
   private readonly pending = new Map<number, Pending>();
   private next = 0;
+  /** Set once the thread has failed or ended: it answers nothing more. */
+  dead = false;
 
   constructor(fflate: string) {
     this.worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { fflate, level: GZIP_LEVEL } });
@@ -67,8 +68,14 @@ class GzipWorker {
       this.pending.delete(id);
       if (this.pending.size === 0) this.worker.unref();
     });
-    this.worker.on('error', (err) => this.failAll(err));
-    this.worker.on('exit', () => this.failAll(new Error('gzip worker exited')));
+    this.worker.on('error', (err) => {
+      this.dead = true;
+      this.failAll(err);
+    });
+    this.worker.on('exit', () => {
+      this.dead = true;
+      this.failAll(new Error('gzip worker exited'));
+    });
   }
 
   get load(): number {
@@ -76,6 +83,7 @@ class GzipWorker {
   }
 
   gzip(tar: Uint8Array): Promise<Uint8Array> {
+    if (this.dead) return Promise.reject(new Error('gzip worker exited'));
     const id = this.next++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -99,6 +107,8 @@ export interface CompressorOptions {
   readonly cacheDir?: string;
   /** Worker threads; 0 compresses on the main thread. Default: one per CPU but one (which runs everything else), 1 to 4. */
   readonly threads?: number;
+  /** The fflate CommonJS build the workers load (default: the one this process resolves). */
+  readonly fflate?: string;
 }
 
 export class LayerCompressor {
@@ -148,9 +158,12 @@ export class LayerCompressor {
 
   private gzip(tar: Uint8Array): Promise<Uint8Array> {
     if (this.threads <= 0) return Promise.resolve(gzip(tar));
+    // A thread that died answers nothing: left in the pool, a tar given to it would wait
+    // forever, and with nothing else to do the process would end as if all went well.
+    for (let i = this.workers.length - 1; i >= 0; i--) if (this.workers[i]!.dead) this.workers.splice(i, 1);
     if (this.workers.length < this.threads && this.workers.every((w) => w.load > 0)) {
       build ??= fflateBuild();
-      this.workers.push(new GzipWorker(build.main));
+      this.workers.push(new GzipWorker(this.opts.fflate ?? build.main));
     }
     const idlest = this.workers.reduce((a, b) => (b.load < a.load ? b : a));
     // postMessage copies the tar: the caller keeps its own.

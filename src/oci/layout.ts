@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { constants as fsConstants, type Stats } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Limiter, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { canonicalJson, sha256Digest } from './blob.ts';
 import { MANIFEST_LIMIT, INDEX_TYPES as INDEX_MEDIA_TYPES, IMAGE_TYPES, TAG_RE, isDigest, parseDescriptor } from './manifest.ts';
@@ -102,11 +103,6 @@ async function checkIsLayoutOrEmpty(dir: string): Promise<void> {
   }
 }
 
-function allBlobs(built: BuiltIndex): Blob[] {
-  // Children before parents, so that no blob names one that is not written yet.
-  return [...built.images.flatMap((i) => [...i.layers, i.config, i.manifest]), built.index];
-}
-
 /** Reads index.json if there is one: {} when absent, an error when it is not an image index. */
 async function readIndexForUpdate(dir: string): Promise<Record<string, unknown>> {
   const current = await readOptional(path.join(dir, INDEX_FILE));
@@ -153,20 +149,29 @@ async function writeLocked(dir: string, built: BuiltIndex, tag: string, artifact
 
   let written = 0;
   let reused = 0;
+  // Children before parents, wave by wave (so that no blob names one that is not written
+  // yet), each wave side by side: every blob is a file of its own, renamed into place.
+  const waves = [
+    [...built.images.flatMap((i) => [...i.layers, i.config]), ...artifacts.flatMap((a) => a.blobs)],
+    built.images.map((i) => i.manifest),
+    [built.index],
+    artifacts.map((a) => a.manifest),
+  ];
   const done = new Set<string>();
-  for (const blob of [...allBlobs(built), ...artifacts.flatMap((a) => [...a.blobs, a.manifest])]) {
-    const { digest } = blob.descriptor;
-    if (done.has(digest)) continue;
-    done.add(digest);
-    if (sha256Digest(blob.bytes) !== digest) throw new PauseBuildError(`blob ${digest} does not match its content (internal error)`);
-    const file = blobPath(dir, digest);
-    const existing = await readOptional(file);
-    if (existing && sha256Digest(existing) === digest) {
-      reused++;
-      continue;
-    }
-    await writeAtomic(file, blob.bytes);
-    written++;
+  const limiter = new Limiter(8);
+  for (const wave of waves) {
+    const blobs = wave.filter((b) => !done.has(b.descriptor.digest) && done.add(b.descriptor.digest));
+    for (const b of blobs) if (sha256Digest(b.bytes) !== b.descriptor.digest) throw new PauseBuildError(`blob ${b.descriptor.digest} does not match its content (internal error)`);
+    await settleAll(blobs.map((blob) => limiter.run(async () => {
+      const file = blobPath(dir, blob.descriptor.digest);
+      const existing = await readOptional(file);
+      if (existing && sha256Digest(existing) === blob.descriptor.digest) {
+        reused++;
+        return;
+      }
+      await writeAtomic(file, blob.bytes);
+      written++;
+    })));
   }
   if ((await readOptional(path.join(dir, LAYOUT_FILE))) === undefined) {
     await writeAtomic(path.join(dir, LAYOUT_FILE), canonicalJson({ imageLayoutVersion: LAYOUT_VERSION }));

@@ -10,8 +10,18 @@
  * Gzip is fflate's pure-JS deflate at a fixed level with a fixed header (no name, mtime 0,
  * OS byte 3), so the compressed bytes do not depend on the Node.js or zlib build.
  */
-import { gunzipSync, gzipSync } from 'fflate';
+import { createRequire } from 'node:module';
+import type * as Fflate from 'fflate';
 import { PauseBuildError } from '../errors.ts';
+
+const require = createRequire(import.meta.url);
+let fflate: typeof Fflate | undefined;
+
+/** fflate, loaded on the first gzip: a publish whose record holds never compresses anything. */
+function fflateLib(): typeof Fflate {
+  fflate ??= require('fflate') as typeof Fflate;
+  return fflate;
+}
 
 export interface TarEntry {
   /** Path inside the archive, without a leading `/`; directories may end in `/`. */
@@ -205,9 +215,9 @@ export function readTar(bytes: Uint8Array): TarHeader[] {
 }
 
 export function gzip(bytes: Uint8Array): Uint8Array {
-  return gzipSync(bytes, { level: GZIP_LEVEL, mtime: 0 });
+  return fflateLib().gzipSync(bytes, { level: GZIP_LEVEL, mtime: 0 });
 }
 
 export function gunzip(bytes: Uint8Array): Uint8Array {
-  return gunzipSync(bytes);
+  return fflateLib().gunzipSync(bytes);
 }

@@ -13,7 +13,9 @@ import { ciRun } from '../attest/provenance.ts';
 import { git } from '../git.ts';
 import { packageVersion } from '../project.ts';
 import { platformString } from '../platforms.ts';
-import { type ToolchainComponents, readComponents } from '../toolchain/components.ts';
+import { type ToolchainComponents, componentsFailed, componentsJob, keepComponents, keptComponents, readComponents } from '../toolchain/components.ts';
+import type { Job, RunResult } from '../toolchain/toolchain.ts';
+import { PauseBuildError } from '../errors.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
 export interface AttestOptions extends BuildOptions {
@@ -27,20 +29,49 @@ export interface AttestOptions extends BuildOptions {
 
 export interface AttestState extends BuildState {
   components?: Promise<Map<string, ToolchainComponents>>;
+  /** HEAD, for the provenance. */
+  commit?: Promise<string | undefined>;
   attestations?: AttestationSet;
   dockerfileText?: string;
 }
 
 const digests = (bytes: Uint8Array) => ({ sha256: createHash('sha256').update(bytes).digest('hex'), sha1: createHash('sha1').update(bytes).digest('hex') });
 
-/** Starts reading the toolchain's versions as soon as the toolchain is known (while compiling). */
+/**
+ * Starts reading the toolchain's versions as soon as the toolchain is known (while compiling).
+ * A builder image's versions not kept yet are asked in the compilers' container, when one
+ * runs, instead of a container of their own.
+ */
 export function startComponents(opts: AttestOptions, state: AttestState): void {
+  // HEAD for the provenance, asked while compiling too.
+  if ((opts.attestations || opts.signingKey) && !state.commit) {
+    state.commit = gitCommit(opts.root);
+    state.commit.catch(() => undefined);
+  }
   if (!opts.attestations || state.components || !state.toolchain) return;
   const tc = state.toolchain;
   const dir = opts.cacheDir === undefined ? undefined : path.join(opts.cacheDir, 'components');
+  const where = `the builder image ${state.builderImage}`;
+  let offer: (job: Job | undefined) => void = () => undefined;
+  let ran: Promise<RunResult | undefined> = Promise.resolve(undefined);
+  if (tc.kind !== 'host' && opts.platforms.length > 0) {
+    const job = new Promise<Job | undefined>((resolve) => (offer = resolve));
+    ran = new Promise((resolve) => (state.besideCompile = { job, ran: resolve }));
+  }
   state.components = (async () => {
-    const cache = dir !== undefined && tc.imageId ? { dir, imageId: await tc.imageId() } : undefined;
-    return readComponents(tc.kind, state.builderImage, opts.platforms, cache);
+    try {
+      const cache = dir !== undefined && tc.imageId ? { dir, imageId: await tc.imageId() } : undefined;
+      const kept = tc.kind === 'host' ? undefined : await keptComponents(state.builderImage, opts.platforms, cache);
+      if (kept) return kept;
+      offer(componentsJob(opts.platforms));
+      const r = await ran;
+      if (!r) return await readComponents(tc.kind, state.builderImage, opts.platforms, cache);
+      if (r.canceled || opts.signal.aborted) throw new PauseBuildError('reading the toolchain versions interrupted', { exitCode: 130 });
+      if (!r.ok) throw componentsFailed(where, r.output, 'exit status not 0');
+      return await keepComponents(r.output, state.builderImage, opts.platforms, cache);
+    } finally {
+      offer(undefined); // the batch does not wait for a job that was never offered
+    }
   })();
   state.components.catch(() => undefined); // awaited by the attestation task
 }
@@ -85,7 +116,7 @@ export function attestTask(opts: AttestOptions, state: AttestState & { built?: i
           version: opts.version.tag,
           arches: opts.platforms.map((p) => p.arch),
           sourceUrl: opts.sourceUrl,
-          commit: await gitCommit(opts.root),
+          commit: await (state.commit ?? gitCommit(opts.root)),
           revision: opts.revision,
           dockerfile: { path: rel(opts.dockerfile), sha256: createHash('sha256').update(state.dockerfileText ?? (await readFile(opts.dockerfile, 'utf8'))).digest('hex') },
           buildArgs: opts.buildArgs,

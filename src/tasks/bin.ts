@@ -8,7 +8,7 @@ import { compileWindows } from '../compile-windows.ts';
 import { runner, smokeTest } from '../emulate.ts';
 import { smokeTestWindows } from '../wine.ts';
 import { PauseBuildError } from '../errors.ts';
-import { builderSpec, ensureBuilder, findBuilder } from '../toolchain/builder.ts';
+import { builderSpec, ensureBuilder, findBuilder, likelyEngine } from '../toolchain/builder.ts';
 import { chooseToolchainKind, containerToolchain, hostToolchain } from '../toolchain/toolchain.ts';
 import type { BuildOptions, BuildState } from './context.ts';
 
@@ -21,8 +21,7 @@ export function toolchainTasks(opts: BuildOptions, state: BuildState): ListrTask
     {
       title: 'Choosing a toolchain',
       task: async (_ctx, task) => {
-        // Usually the engine answers and has the builder: one `image inspect` tells both.
-        const likely = opts.engine === undefined ? 'podman' : opts.engine === 'podman' || opts.engine === 'docker' ? opts.engine : undefined;
+        const likely = likelyEngine(opts.engine);
         const found = likely ? await findBuilder(likely, builderSpec(opts.root, opts.base)) : undefined;
         if (likely && found) {
           state.builderImage = found.image;
@@ -65,6 +64,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
       toolchain: state.toolchain!,
       signal: opts.signal,
       cache,
+      ...(state.besideCompile ? { besides: state.besideCompile } : {}),
     });
     return batch.get(arch)!;
   };
@@ -91,6 +91,7 @@ export function compileTasks(opts: BuildOptions, state: BuildState): ListrTask {
               });
             }
             state.binaries.set(platform.arch, result);
+            state.onAccepted?.(result);
             task.title = opts.emulate ? `${where}, runs (${runner(platform, result.path)[0]!.startsWith('qemu') ? 'qemu' : 'native'})` : where;
           },
         })),

@@ -1,5 +1,5 @@
 /** What the task lists share as they run: inputs resolved once, results filled in by stages. */
-import type { CompileResult } from '../compile.ts';
+import type { BatchCompileRequest, CompileResult } from '../compile.ts';
 import type { WindowsBinaries } from '../compile-windows.ts';
 import type { Platform, WindowsPlatform } from '../platforms.ts';
 import type { Toolchain } from '../toolchain/toolchain.ts';
@@ -35,6 +35,10 @@ export interface BuildState {
   /** Keyed by WindowsPlatform.name. */
   windowsBinaries?: Map<string, WindowsBinaries>;
   readonly errors: Error[];
+  /** A job for the compilers' container besides the compiles (see BatchCompileRequest.besides). */
+  besideCompile?: BatchCompileRequest['besides'];
   /** Called with each binary as soon as it is compiled and ELF-checked (before its run). */
   onBinary?: (result: CompileResult) => void;
+  /** Called with each binary once it has passed its run (or, without one, its ELF check). */
+  onAccepted?: (result: CompileResult) => void;
 }

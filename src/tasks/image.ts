@@ -3,7 +3,7 @@
  * mistake in it costs nothing), compile every arch (the bin stage), assemble each arch's
  * image from its binary, then the index, then write the OCI layout.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListrTask } from 'listr2';
 import { PauseBuildError } from '../errors.ts';
@@ -13,6 +13,7 @@ import { LayerCompressor } from '../oci/compress.ts';
 import { buildImageWith, layerTars } from '../oci/image.ts';
 import { buildIndex } from '../oci/index.ts';
 import { type LayoutWriteResult, checkLayoutTarget, layoutReference, writeLayout } from '../oci/layout.ts';
+import type { Artifact } from '../oci/referrers.ts';
 import type { BuiltImage, BuiltIndex } from '../oci/types.ts';
 import { type Platform, inTableOrder, platformFor, platformString } from '../platforms.ts';
 import { allCompileTasks, toolchainTasks } from './bin.ts';
@@ -57,6 +58,14 @@ export interface ImageState extends BuildState, AttestState {
   windowsPlan?: DockerfilePlan;
   windowsBases?: { source: BaseSource; bases: WindowsBase[] };
   readonly windowsImages?: BuiltImage[];
+  /**
+   * Called with each arch's image as soon as its binary has passed, while the other arches
+   * still compile or run (a publish sends its blobs then). Only a head start, as
+   * prefetchLayers: the assemble step builds every image again from the files as they are then.
+   */
+  onImage?: (image: BuiltImage) => void;
+  /** Called with the attestations as soon as they are made. */
+  onAttestations?: (artifacts: readonly Artifact[]) => void;
 }
 
 export function newImageState(): ImageState {
@@ -87,6 +96,17 @@ function prefetchLayers(opts: ImageOptions, state: ImageState, arch: string): vo
     .then((files) => {
       for (const tar of layerTars({ platform: platformFor(arch), plan, files, epoch: opts.epoch })) void compressor.compress(tar).catch(() => undefined);
     })
+    .catch(() => undefined);
+}
+
+/** An accepted arch's image, for onImage; failures are left for the assemble step to report. */
+function assembleEarly(opts: ImageOptions, state: ImageState, platform: Platform): void {
+  const plan = state.plans.get(platform.arch);
+  if (!plan || !state.onImage) return;
+  const compressor = compressorOf(opts, state);
+  loadContextFiles(plan, opts.context)
+    .then((files) => buildImageWith({ platform, plan, files, epoch: opts.epoch }, (tar) => compressor.compress(tar)))
+    .then((image) => state.onImage?.(image))
     .catch(() => undefined);
 }
 
@@ -202,7 +222,6 @@ function windowsAssembleTask(opts: ImageOptions, state: ImageState): ListrTask[]
 }
 
 async function writeBaseBlobs(dir: string, tag: string, images: readonly BuiltImage[]): Promise<void> {
-  const { mkdir, rename, stat, writeFile } = await import('node:fs/promises');
   const { canonicalJson, sha256Digest } = await import('../oci/blob.ts');
   await checkLayoutTarget(dir, tag);
   await mkdir(path.join(dir, 'blobs', 'sha256'), { recursive: true });
@@ -232,6 +251,7 @@ export function prepareTasks(opts: ImageOptions, state: ImageState): ListrTask[]
 /** The rest of the image stage, after prepareTasks: compile, assemble, index, layout. */
 export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
   state.onBinary = (result) => prefetchLayers(opts, state, result.platform.arch);
+  state.onAccepted = (result) => assembleEarly(opts, state, result.platform);
   return [
     { task: () => startComponents(opts, state) },
     ...allCompileTasks(opts, state),
@@ -249,6 +269,10 @@ export function buildTasks(opts: ImageOptions, state: ImageState): ListrTask[] {
       },
     },
     attestTask(opts, state),
+    {
+      enabled: () => state.attestations !== undefined && state.onAttestations !== undefined,
+      task: () => state.onAttestations?.(state.attestations!.artifacts),
+    },
     {
       title: `Writing ${layoutReference(opts.output, opts.tag)}`,
       task: async (_ctx, task) => {

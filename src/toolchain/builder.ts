@@ -41,12 +41,39 @@ export async function builderImage(dockerfile: string, base: string): Promise<st
   return `${BUILDER_REPO}:${hash.slice(0, 16)}`;
 }
 
+/** The engine to ask for the builder first: usually it answers and has it, and one `image inspect` tells both. */
+export function likelyEngine(engine: string | undefined): EngineName | undefined {
+  return engine === undefined ? 'podman' : engine === 'podman' || engine === 'docker' ? engine : undefined;
+}
+
 /**
  * The builder image and its id from one `image inspect`, when the engine answers and has
  * it (built on the local base when no base is given, as resolveBase prefers). undefined
  * otherwise: then requireEngine and ensureBuilder find out what is missing, or build it.
  */
-export async function findBuilder(engine: EngineName, spec: BuilderSpec): Promise<{ image: string; id: string } | undefined> {
+export function findBuilder(engine: EngineName, spec: BuilderSpec): Promise<{ image: string; id: string } | undefined> {
+  const key = lookupKey(engine, spec);
+  const early = earlyLookups.get(key);
+  earlyLookups.delete(key);
+  return early ?? lookUpBuilder(engine, spec);
+}
+
+/** Lookups started ahead of their findBuilder, each taken once (a later call asks again). */
+const earlyLookups = new Map<string, Promise<{ image: string; id: string } | undefined>>();
+
+function lookupKey(engine: EngineName, spec: BuilderSpec): string {
+  return `${engine}\0${spec.dockerfile}\0${spec.base ?? ''}`;
+}
+
+/**
+ * Starts the findBuilder of a command that will need it, while the command still reads its
+ * options and asks git: the engine's answer then is there when the toolchain is chosen.
+ */
+export function findBuilderEarly(engine: EngineName, spec: BuilderSpec): void {
+  earlyLookups.set(lookupKey(engine, spec), lookUpBuilder(engine, spec));
+}
+
+async function lookUpBuilder(engine: EngineName, spec: BuilderSpec): Promise<{ image: string; id: string } | undefined> {
   try {
     const image = await builderImage(spec.dockerfile, spec.base ?? LOCAL_BASE);
     const refs = spec.base ? [image] : [LOCAL_BASE, image];

@@ -11,6 +11,7 @@ import { PauseBuildError } from '../errors.ts';
 import { capture } from '../exec.ts';
 import type { Platform } from '../platforms.ts';
 import type { ToolchainKind } from './engine.ts';
+import type { Job } from './toolchain.ts';
 
 export interface DebianPackage {
   readonly name: string;
@@ -45,18 +46,23 @@ const FIELD_RE = /^[\w.+:~-]+$/;
 /**
  * One shell script that prints a tab-separated line per arch: arch, libc package, its
  * version, compiler package, its version, the compiler's own version. Names come from the
- * arch table (checked here), never from input.
+ * arch table (checked here), never from input. One dpkg-query answers for every package:
+ * each call reads the whole package database again.
  */
 export function componentsScript(platforms: readonly Platform[]): string {
-  return platforms
-    .map((p) => {
-      const libc = libcPackage(p);
-      const gccPkg = compilerPackage(p);
-      for (const word of [p.arch, libc, gccPkg, p.triple]) if (!FIELD_RE.test(word)) throw new PauseBuildError(`unexpected name "${word}" in the arch table`);
-      const q = (pkg: string) => `$(dpkg-query -W -f='\${Version}' ${pkg} 2>/dev/null)`;
-      return `printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' ${p.arch} ${libc} "${q(libc)}" ${gccPkg} "${q(gccPkg)}" "$(${p.triple}-gcc -dumpfullversion 2>/dev/null)"`;
-    })
-    .join('\n');
+  const rows = platforms.map((p) => {
+    const libc = libcPackage(p);
+    const gccPkg = compilerPackage(p);
+    for (const word of [p.arch, libc, gccPkg, p.triple]) if (!FIELD_RE.test(word)) throw new PauseBuildError(`unexpected name "${word}" in the arch table`);
+    return { p, libc, gccPkg };
+  });
+  const packages = [...new Set(rows.flatMap((r) => [r.libc, r.gccPkg]))];
+  return [
+    `v="\n$(dpkg-query -W -f='\${Package}=\${Version}\\n' ${packages.join(' ')} 2>/dev/null)"`,
+    // The version after "\n<package>=" up to the end of its line; nothing for a package not there.
+    `ver() { r=\${v#*"\n$1="}; [ "$r" != "$v" ] && printf '%s' "\${r%%"\n"*}"; }`,
+    ...rows.map(({ p, libc, gccPkg }) => `printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' ${p.arch} ${libc} "$(ver ${libc})" ${gccPkg} "$(ver ${gccPkg})" "$(${p.triple}-gcc -dumpfullversion 2>/dev/null)"`),
+  ].join('\n');
 }
 
 /** Parses componentsScript's output; a missing version is an error naming the package. */
@@ -92,6 +98,39 @@ export function componentsCacheFile(dir: string, imageId: string, platforms: rea
   return path.join(dir, `${createHash('sha256').update(`${imageId}\n${componentsScript(platforms)}`).digest('hex')}.tsv`);
 }
 
+/** A builder image's answer kept in `cache.dir` under its image id, if there is one. */
+export async function keptComponents(image: string | undefined, platforms: readonly Platform[], cache: { readonly dir: string; readonly imageId: string } | undefined): Promise<Map<string, ToolchainComponents> | undefined> {
+  if (!cache) return undefined;
+  const kept = await readFile(componentsCacheFile(cache.dir, cache.imageId, platforms), 'utf8').catch(() => undefined);
+  return kept === undefined ? undefined : parseComponents(kept, platforms, `the builder image ${image}`);
+}
+
+/** componentsScript's output from the builder image, read and kept under its image id. */
+export async function keepComponents(output: string, image: string | undefined, platforms: readonly Platform[], cache: { readonly dir: string; readonly imageId: string } | undefined): Promise<Map<string, ToolchainComponents>> {
+  const components = parseComponents(output, platforms, `the builder image ${image}`);
+  if (cache) {
+    const file = componentsCacheFile(cache.dir, cache.imageId, platforms);
+    // Written aside and renamed: a reader never sees half of it.
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(`${file}.${process.pid}.tmp`, output);
+    await rename(`${file}.${process.pid}.tmp`, file);
+  }
+  return components;
+}
+
+/** componentsScript as a job of a builder container's batch: the compile's container can answer it too. */
+export function componentsJob(platforms: readonly Platform[]): Job {
+  return { label: 'toolchain-components', commands: [['/bin/sh', '-c', componentsScript(platforms)]] };
+}
+
+/** The error of a builder image that could not say its versions. */
+export function componentsFailed(where: string, output: string, code?: unknown): PauseBuildError {
+  return new PauseBuildError(`reading the toolchain versions in ${where} failed: ${(output.split('\n')[0] ?? '').trim() || code}`, {
+    hint: 'run with --debug, or pass --no-attestations',
+    details: output,
+  });
+}
+
 /**
  * Runs the script in the builder image (a throwaway container with no network) or on the
  * host. A builder image's answer is kept in `cache.dir` under its image id: an image never
@@ -99,24 +138,14 @@ export function componentsCacheFile(dir: string, imageId: string, platforms: rea
  */
 export async function readComponents(kind: ToolchainKind, image: string | undefined, platforms: readonly Platform[], cache?: { readonly dir: string; readonly imageId: string }): Promise<Map<string, ToolchainComponents>> {
   const script = componentsScript(platforms);
-  const where = kind === 'host' ? 'the host toolchain' : `the builder image ${image}`;
-  const file = kind === 'host' || !cache ? undefined : componentsCacheFile(cache.dir, cache.imageId, platforms);
-  const kept = file === undefined ? undefined : await readFile(file, 'utf8').catch(() => undefined);
-  if (kept !== undefined) return parseComponents(kept, platforms, where);
-  const args = kind === 'host' ? ['-c', script] : ['run', '--rm', '--network', 'none', '--log-driver', 'none', '--entrypoint', '/bin/sh', image!, '-c', script];
-  const r = await capture(kind === 'host' ? 'sh' : kind, args, { timeout: 120_000 });
-  if (r.exitCode !== 0) {
-    throw new PauseBuildError(`reading the toolchain versions in ${where} failed: ${(r.stderr.split('\n')[0] ?? '').trim() || r.code || r.signal}`, {
-      hint: 'run with --debug, or pass --no-attestations',
-      details: r.stderr,
-    });
+  if (kind === 'host') {
+    const r = await capture('sh', ['-c', script], { timeout: 120_000 });
+    if (r.exitCode !== 0) throw componentsFailed('the host toolchain', r.stderr, r.code || r.signal);
+    return parseComponents(r.stdout, platforms, 'the host toolchain');
   }
-  const components = parseComponents(r.stdout, platforms, where);
-  if (file !== undefined) {
-    // Written aside and renamed: a reader never sees half of it.
-    await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(`${file}.${process.pid}.tmp`, r.stdout);
-    await rename(`${file}.${process.pid}.tmp`, file);
-  }
-  return components;
+  const kept = await keptComponents(image, platforms, cache);
+  if (kept) return kept;
+  const r = await capture(kind, ['run', '--rm', '--network', 'none', '--log-driver', 'none', '--entrypoint', '/bin/sh', image!, '-c', script], { timeout: 120_000 });
+  if (r.exitCode !== 0) throw componentsFailed(`the builder image ${image}`, r.stderr, r.code || r.signal);
+  return keepComponents(r.stdout, image, platforms, cache);
 }

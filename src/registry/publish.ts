@@ -31,6 +31,11 @@ export interface PushOptions {
   readonly concurrency?: number;
   /** false: push the images only, not the index that lists them (per-arch pushes by digest). */
   readonly withIndex?: boolean;
+  /**
+   * Blobs this run sent to the target before the push (or found there then), read when the
+   * push plans: they are not asked for again, and count as what happened to them.
+   */
+  readonly sentEarly?: ReadonlyMap<string, 'uploaded' | 'present'>;
 }
 
 export type BlobStatus = 'uploaded' | 'skipped' | 'mounted';
@@ -137,6 +142,7 @@ class Publish {
 
   /** Checks every tag and asks what the registry lacks. True when every tag already holds what it should. */
   async plan(): Promise<boolean> {
+    for (const digest of this.opts.sentEarly?.keys() ?? []) this.engine.hold(this.target, digest);
     this.plans = await settleAll(this.sources.map(async ({ source, images, destination }) => {
       const image = await resolveImage(source, { ...(this.opts.signal ? { signal: this.opts.signal } : {}) });
       return { image, plan: await this.engine.plan(image, destination), images };
@@ -165,7 +171,8 @@ class Publish {
     try {
       await settleAll(this.plans.map(({ image, plan }) => write(this.engine, image, plan, spool, (e: WriteEvent) => {
         if (e.type === 'blob') {
-          const status: BlobStatus = e.status === 'present' ? 'skipped' : e.status;
+          const early = e.status === 'present' && this.opts.sentEarly?.get(e.descriptor.digest) === 'uploaded';
+          const status: BlobStatus = early ? 'uploaded' : e.status === 'present' ? 'skipped' : e.status;
           this.counts[status]++;
           this.counts[`${status}Bytes`] += e.descriptor.size;
           const k = kinds.get(e.descriptor.digest) ?? { arch: '', kind: 'layer' as const };

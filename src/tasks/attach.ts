@@ -21,6 +21,8 @@ export interface AttachInput {
   readonly withIndex: boolean;
   readonly require?: boolean;
   readonly signal?: AbortSignal;
+  /** The documents' blobs this run sent before (early-blobs.ts): not asked for again. */
+  readonly sentEarly?: ReadonlyMap<string, unknown>;
 }
 
 export interface AttachState {
@@ -37,6 +39,7 @@ export function attachTask(input: AttachInput, state: AttachState): ListrTask {
       const pushed = new Set([...(input.withIndex ? [built.index.descriptor.digest] : []), ...built.images.map((i) => i.manifest.descriptor.digest)]);
       const artifacts = input.artifacts()!.filter((a) => pushed.has(a.subject));
       const engine = new Engine(input.client, { verb: 'push to', ...(input.signal ? { signal: input.signal } : {}) });
+      for (const digest of input.sentEarly?.keys() ?? []) engine.hold(input.target, digest);
       const spool = new Spool({ source: 'the attestations', memoryLimit: Number.POSITIVE_INFINITY });
       try {
         state.result = await attach(engine, spool, { repository: input.target }, builtAttachments(artifacts), { require: Boolean(input.require) });

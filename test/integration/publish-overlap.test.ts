@@ -80,6 +80,11 @@ describe('publish while images are still being built', () => {
     // After the version tag only the attestations (and their fallback tags) are written.
     assert.ok(images.length <= 11, `${images.length} manifests after the tag`);
     assert.equal(JSON.parse(r.stdout).digest, `sha256:${createHash('sha256').update((await tagDigest('whole'))!).digest('hex')}`);
+    // A blob sent early is not asked for again by the push, and counts as uploaded by it.
+    const heads = requests.filter((q) => q.method === 'HEAD' && q.url.includes('/blobs/')).map((q) => q.url);
+    assert.equal(new Set(heads).size, heads.length, 'a blob asked for twice');
+    const out = JSON.parse(r.stdout) as { blobs: { uploaded: number; skipped: number } };
+    assert.deepEqual([out.blobs.uploaded, out.blobs.skipped], [10, 0]);
   });
 
   it('one arch failing its run fails the publish in one line: no tag, no container, no process, no work directory', async () => {

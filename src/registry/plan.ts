@@ -21,6 +21,7 @@ import { Limiter, remember, settleAll } from '../concurrency.ts';
 import { PauseBuildError } from '../errors.ts';
 import { checkLayoutDestination, layoutHasBlob, layoutTagDigest } from '../oci/layout.ts';
 import { mergeFallbackIndex } from '../oci/referrers.ts';
+import { listedTags } from './tags.ts';
 import type { Descriptor } from '../oci/types.ts';
 import type { RegistryClient } from './client.ts';
 import { type Repository, formatRepository, pinnedReference } from './reference.ts';
@@ -173,8 +174,6 @@ export class Engine {
 
   /** `host/repo` → whether its registry has the referrers API. */
   private readonly referrerApis = new Map<string, Promise<boolean>>();
-  /** `host/repo` → its tags when the run first looked (undefined: more than a page, or unreadable). */
-  private readonly tagLists = new Map<string, Promise<ReadonlySet<string> | undefined>>();
   /** `host/repo:tag` → the fallback index this run last left there (undefined: none). */
   private readonly fallbackTags = new Map<string, Promise<{ readonly bytes: Uint8Array | undefined } | 'unknown'>>();
 
@@ -223,9 +222,8 @@ export class Engine {
    */
   mergeFallbackTag(repo: Repository, tag: string, entries: readonly Record<string, unknown>[], dryRun = false): Promise<boolean> {
     const key = `${formatRepository(repo)}:${tag}`;
-    const read = () => this.readFallbackTag(repo, tag);
-    const last = this.fallbackTags.get(key) ?? read().then((bytes) => ({ bytes }), () => 'unknown' as const);
-    const before = last.then((held) => (held === 'unknown' ? read() : held.bytes));
+    const last = this.fallbackTags.get(key) ?? this.heldFallbackTag(repo, tag);
+    const before = last.then((held) => (held === 'unknown' ? this.readFallbackTag(repo, tag) : held.bytes));
     const merged = before.then(async (existing) => {
       const { index, changed } = mergeFallbackIndex(existing, entries);
       if (changed && !dryRun) await this.client.putManifest(repo, tag, index.bytes, index.descriptor.mediaType, this.call(repo));
@@ -239,15 +237,17 @@ export class Engine {
   /** Reads a fallback tag ahead of its merge (while what it will list is still being written). */
   prefetchFallbackTag(repo: Repository, tag: string): void {
     const key = `${formatRepository(repo)}:${tag}`;
-    if (!this.fallbackTags.has(key)) this.fallbackTags.set(key, this.readFallbackTag(repo, tag).then((bytes) => ({ bytes }), () => 'unknown' as const));
+    if (!this.fallbackTags.has(key)) this.fallbackTags.set(key, this.heldFallbackTag(repo, tag));
   }
 
-  /** A fallback tag's index; one that the repository's tag list (read once per run, if one page) lacks is not asked for. */
+  /** What the registry holds under a fallback tag, as the merges keep it ('unknown' when it could not be read). */
+  private heldFallbackTag(repo: Repository, tag: string): Promise<{ readonly bytes: Uint8Array | undefined } | 'unknown'> {
+    return this.readFallbackTag(repo, tag).then((bytes) => ({ bytes }), () => 'unknown' as const);
+  }
+
+  /** A fallback tag's index; one that the repository's tag list (tags.ts) lacks is not asked for. */
   private async readFallbackTag(repo: Repository, tag: string): Promise<Uint8Array | undefined> {
-    const listed = await remember(this.tagLists, formatRepository(repo), async () => {
-      const tags = await this.client.listTagsWithin(repo, 1, { signal: this.opts.signal, action: this.action(repo) }).catch(() => undefined);
-      return tags && new Set(tags);
-    });
+    const listed = await listedTags(this.client, repo, this.referrerMemo.tags, this.opts.signal);
     if (listed && !listed.has(tag)) return undefined;
     return (await this.client.findManifest(repo, tag, { signal: this.opts.signal, action: this.action(repo) }))?.bytes;
   }

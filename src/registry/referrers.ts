@@ -20,6 +20,7 @@ import type { Manifest, ManifestInfo, RegistryClient } from './client.ts';
 import { type Destination, type Engine, isLayoutDestination } from './plan.ts';
 import { type Repository, formatRepository } from './reference.ts';
 import { RegistryError } from './retry.ts';
+import { type TagListMemo, listedTags } from './tags.ts';
 import { type ImageSource, type SourceImage, builtSource, resolveImage } from './sources.ts';
 import type { Spool } from './spool.ts';
 import { write } from './write.ts';
@@ -99,27 +100,15 @@ export interface ReferrerMemo {
    */
   readonly api: Map<string, boolean>;
   /**
-   * `host/repo` → its tags, or undefined when the list is long or cannot be read. A fallback
-   * or legacy tag that is not in the list is not asked for: one GET of the list stands for
-   * the dozens of lookups an image's attachments would otherwise take.
+   * Repositories' tag lists (tags.ts), sources' and destinations': a fallback or legacy tag
+   * that is not in the list is not asked for. One GET of the list stands for the dozens of
+   * lookups an image's attachments would otherwise take.
    */
-  readonly tags: Map<string, Promise<ReadonlySet<string> | undefined>>;
+  readonly tags: TagListMemo;
 }
 
 export function newReferrerMemo(): ReferrerMemo {
   return { lists: new Map(), legacy: new Map(), api: new Map(), tags: new Map() };
-}
-
-/** Pages of the tag list read to learn which attachment tags exist; a longer list is not used. */
-const TAG_LIST_PAGES = 1;
-
-/** The repository's tags when they fit in a page (what says which attachment tags exist); asked once per run. */
-export function sourceTags(client: RegistryClient, repo: Repository, memo: ReferrerMemo, signal?: AbortSignal): Promise<ReadonlySet<string> | undefined> {
-  const name = formatRepository(repo);
-  return remember(memo.tags, name, async () => {
-    const tags = await client.listTagsWithin(repo, TAG_LIST_PAGES, { signal, action: `list tags of ${name}` }).catch(() => undefined);
-    return tags && new Set(tags);
-  });
 }
 
 /** The referrers of `digest` in a registry: through the API when it has one, else the fallback tag. */
@@ -163,7 +152,7 @@ export async function discoverInRegistry(client: RegistryClient, repo: Repositor
   const limiter = new Limiter(LOOKUPS_AT_ONCE);
   const memo = opts.memo ?? newReferrerMemo();
   const name = formatRepository(repo);
-  const listed = await sourceTags(client, repo, memo, opts.signal);
+  const listed = await listedTags(client, repo, memo.tags, opts.signal);
   const asks = (opts.legacy ? roots.flatMap((subject) => LEGACY_SUFFIXES.map((suffix) => ({ subject, tag: `${fallbackTag(subject)}${suffix}` }))) : []).filter((a) => !listed || listed.has(a.tag));
   const heads = settleAll(asks.map((a) => remember(memo.legacy, `${name}:${a.tag}`, () => limiter.run(() => client.headManifest(repo, a.tag, { signal: opts.signal, action: `pull from ${name}` })))));
   heads.catch(() => undefined);

@@ -1,6 +1,8 @@
 /** Tags: the list, following Link pagination. */
+import { remember } from '../concurrency.ts';
+import type { RegistryClient } from './client.ts';
 import type { HttpAnswer } from './http.ts';
-import type { Repository } from './reference.ts';
+import { type Repository, formatRepository } from './reference.ts';
 import { RegistryError } from './retry.ts';
 import type { CallOptions, RegistryTransport } from './transport.ts';
 
@@ -38,4 +40,20 @@ async function pages(t: RegistryTransport, repo: Repository, opts: CallOptions &
     url = next ? new URL(next, url) : undefined;
   }
   return { tags, complete: url === undefined };
+}
+
+/** `host/repo` → its tags as a run first saw them, or undefined when the list is longer than a page or cannot be read. */
+export type TagListMemo = Map<string, Promise<ReadonlySet<string> | undefined>>;
+
+/**
+ * The repository's tags when they fit in one page, asked once per run: what says which
+ * `sha256-<hex>` fallback and legacy cosign tags exist, so that those it lacks are not asked
+ * for, at a source or a destination. A longer or unreadable list is no answer.
+ */
+export function listedTags(client: RegistryClient, repo: Repository, memo: TagListMemo, signal?: AbortSignal): Promise<ReadonlySet<string> | undefined> {
+  const name = formatRepository(repo);
+  return remember(memo, name, async () => {
+    const tags = await client.listTagsWithin(repo, 1, { signal, action: `list tags of ${name}` }).catch(() => undefined);
+    return tags && new Set(tags);
+  });
 }

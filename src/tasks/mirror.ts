@@ -20,7 +20,8 @@ import { type DestinationPlan, type DestinationResult, type Engine, destinationN
 import { type SourceImage, layoutSource, registrySource, resolveImage } from '../registry/sources.ts';
 import { formatRepository } from '../registry/reference.ts';
 import { write } from '../registry/write.ts';
-import { type AttachResult, type Attached, attach, discoverInLayout, discoverInRegistry, sourceTags } from '../registry/referrers.ts';
+import { type AttachResult, type Attached, attach, discoverInLayout, discoverInRegistry } from '../registry/referrers.ts';
+import { listedTags } from '../registry/tags.ts';
 import { type VerifyKey, checkSignatures } from '../attest/verify.ts';
 import { Spool } from '../registry/spool.ts';
 import { type OutputOptions, runTasks } from './run.ts';
@@ -144,7 +145,7 @@ function readTask(input: MirrorInput, state: MirrorState, copy: PlannedCopy): Li
       const { job } = copy;
       const source = job.source.kind === 'registry' ? registrySource(input.client, job.source.ref, input.engine.sourceMemo) : layoutSource(job.source.dir, job.source.tag!);
       // The tag list the attachment lookups start from, read while the image is.
-      if (job.source.kind === 'registry' && input.referrers !== false) sourceTags(input.client, job.source.ref, input.engine.referrerMemo, input.signal).catch(() => undefined);
+      if (job.source.kind === 'registry' && input.referrers !== false) listedTags(input.client, job.source.ref, input.engine.referrerMemo.tags, input.signal).catch(() => undefined);
       const image = await recording(state, () => resolveImage(source, { ...(job.platforms ? { platforms: job.platforms } : {}), spool: copy.spool, ...(input.signal ? { signal: input.signal } : {}) })).catch((e: unknown) => {
         copy.error = e;
         throw e;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { crc32 } from 'node:zlib';
 import { COMMANDS } from './command-names.ts';
-import { LENT_IMPORT } from './packages.ts';
+import { BUNDLE_SHA256, LENT_IMPORT } from './packages.ts';
 
 const HEADER = 36;
 
@@ -92,6 +92,8 @@ export function runBundle(bundle: string, cacheFile = codeCacheFile(bundle)): bo
   }
   // The bundle's import() of the packages outside it (src/packages.ts), resolved from here.
   (globalThis as { [LENT_IMPORT]?: (name: string) => Promise<unknown> })[LENT_IMPORT] = (name) => import(name);
+  // The publish record's fingerprint of the bundle (src/publish-record.ts) need not read and hash it again.
+  (globalThis as { [BUNDLE_SHA256]?: Buffer })[BUNDLE_SHA256] = hash;
   const module = { exports: {} };
   const run = script.runInThisContext() as (exports: object, require: NodeJS.Require, module: object, filename: string, dirname: string) => void;
   run.call(module.exports, module.exports, createRequire(bundle), module, bundle, path.dirname(bundle));

@@ -12,3 +12,11 @@ export function importPackage<T>(name: string): Promise<T> {
   const lent = (globalThis as { [LENT_IMPORT]?: Import })[LENT_IMPORT];
   return (lent ? lent(name) : import(name)) as Promise<T>;
 }
+
+/** The bundle's sha256, which the bin computed to match its code cache (src/code-cache.ts). */
+export const BUNDLE_SHA256 = Symbol.for('pause-build.bundle-sha256');
+
+/** That hash when the bin ran the bundle; undefined run from source or as `node dist/main.js`. */
+export function lentBundleHash(): Buffer | undefined {
+  return (globalThis as { [BUNDLE_SHA256]?: Buffer })[BUNDLE_SHA256];
+}

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { canonicalJson } from './oci/blob.ts';
 import { isDigest } from './oci/manifest.ts';
+import { lentBundleHash } from './packages.ts';
 
 export interface PublishInputs {
   /** The code that assembles images (see toolFingerprint): another version may assemble differently. */
@@ -108,8 +109,12 @@ declare const PAUSE_BUILD_BUNDLED: true | undefined;
 
 export async function toolFingerprint(packageVersion: string, layerFormat: string): Promise<string> {
   const h = createHash('sha256').update(`${packageVersion}\0${layerFormat}\0`);
-  // The bundled CLI holds the OCI modules inside itself: the whole bundle is what is on disk.
-  if (typeof PAUSE_BUILD_BUNDLED !== 'undefined') return h.update(await readFile(fileURLToPath(import.meta.url))).digest('hex');
+  // The bundled CLI holds the OCI modules inside itself: the whole bundle is what is on disk,
+  // by its sha256 (the bin's, when it ran the bundle and hashed it already).
+  if (typeof PAUSE_BUILD_BUNDLED !== 'undefined') {
+    const bundle = lentBundleHash() ?? createHash('sha256').update(await readFile(fileURLToPath(import.meta.url))).digest();
+    return h.update(bundle).digest('hex');
+  }
   const here = path.dirname(fileURLToPath(import.meta.url));
   const ext = path.extname(fileURLToPath(import.meta.url));
   const ociDir = path.join(here, 'oci');
